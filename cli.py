@@ -1,0 +1,245 @@
+"""The ``teachloop`` command line.
+
+Errors a user can fix print one line on stderr and exit with code 2; nothing is written first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from teachloop.core.errors import ConfigError, TeachloopError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Teacher agents that find what a small language model is bad at, make data for it, and train it.",
+)
+envs_app = typer.Typer(no_args_is_help=True, help="List and show environments.")
+app.add_typer(envs_app, name="envs")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _quiet_libraries() -> None:
+    """Keep library progress bars and warnings out of the live view; teachloop logs what matters."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _progress(node: str, round_: int, phase: str, seconds: float | None) -> None:
+    if phase == "start":
+        err.print(f"[dim]round {round_}[/dim]  {node:<9} …", highlight=False)
+    else:
+        err.print(
+            f"[dim]round {round_}[/dim]  {node:<9} [green]done[/green] in {seconds:.1f}s", highlight=False
+        )
+
+
+def _parse_pairs(pairs: list[str], what: str) -> dict[str, Any]:
+    """``key=value`` pairs; dotted keys nest; values are parsed as YAML scalars (numbers, booleans)."""
+    import yaml
+
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{what} {pair!r} must look like key=value")
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        node = result
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{what} {pair!r} conflicts with an earlier value")
+        node[leaf] = value
+    return result
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _accuracy_table(summary: dict[str, Any], split: str) -> Table:
+    rounds = [r for r in summary["rounds"] if split in r]
+    table = Table(title=f"{split} accuracy by round ({summary['run_id']})")
+    table.add_column("skill")
+    for r in rounds:
+        table.add_column(f"round {r['round']}", justify="right")
+    skills = sorted({s for r in rounds for s in r[split]["skills"]})
+    for skill in skills:
+        cells = []
+        for r in rounds:
+            m = r[split]["skills"].get(skill)
+            cells.append(f"{_pct(m['accuracy'])} ({m['solved']}/{m['n']})" if m else "-")
+        table.add_row(skill, *cells)
+    table.add_row(
+        "all (95% CI)",
+        *[
+            f"{_pct(r[split]['accuracy'])} [{_pct(r[split]['ci95'][0])}-{_pct(r[split]['ci95'][1])}]"
+            for r in rounds
+        ],
+        style="bold",
+    )
+    return table
+
+
+def _closing(summary: dict[str, Any], run_dir: Path) -> None:
+    if summary["rounds"]:
+        out.print(_accuracy_table(summary, "test"))
+    status = summary["status"]
+    reason = f": {summary['stop_reason']}" if summary.get("stop_reason") else ""
+    out.print(f"{status}{reason} · {summary['total_seconds']:.0f}s · {run_dir}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file")] = None,
+    env: Annotated[str | None, typer.Option(help="environment name (teachloop envs list)")] = None,
+    env_option: Annotated[list[str], typer.Option("--env-option", help="environment option key=value")] = [],  # noqa: B006
+    student: Annotated[str | None, typer.Option(help="student alias or local model directory")] = None,
+    rounds: Annotated[int | None, typer.Option(help="training rounds")] = None,
+    policy: Annotated[str | None, typer.Option(help="deficit or uniform")] = None,
+    samples_per_round: Annotated[int | None, typer.Option(help="training samples made per round")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed for splits, data and training")] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="where the run is written (default runs/<time>-<env>)")
+    ] = None,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="any config value, e.g. train.learning_rate=1e-4")
+    ] = [],  # noqa: B006
+) -> None:
+    """Run an improvement loop: evaluate, diagnose, plan, generate, score, select, train; repeat."""
+    from teachloop.core import runner
+    from teachloop.core.config import build_config, load_config_file, merge
+
+    base = load_config_file(config) if config else {}
+    overrides: dict[str, Any] = _parse_pairs(set_, "--set")
+    flat = {"env": env, "student": student, "rounds": rounds, "policy": policy, "seed": seed}
+    overrides.update({k: v for k, v in flat.items() if v is not None})
+    if env_option:
+        overrides["env_options"] = _parse_pairs(env_option, "--env-option")
+    if samples_per_round is not None:
+        overrides.setdefault("teacher", {})["samples_per_round"] = samples_per_round
+    cfg = build_config(merge(base, overrides))
+    _quiet_libraries()
+    prepared = runner.prepare(cfg, run_dir)
+    err.print(f"run directory: {prepared.store.root}")
+    _closing(runner.start(prepared, _progress), prepared.store.root)
+
+
+@app.command()
+def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Continue a stopped or killed run from its last checkpoint."""
+    from teachloop.core import runner
+
+    _quiet_libraries()
+    _closing(runner.resume(run_dir, _progress), run_dir)
+
+
+@app.command()
+def status(
+    run_dir: Annotated[Path | None, typer.Argument(help="a run directory (default: list ./runs)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Show a run's progress and accuracy by round, or list the runs under ./runs."""
+    from teachloop.core import runner
+
+    if run_dir is not None:
+        st = runner.status(run_dir)
+        if as_json:
+            out.print_json(json.dumps({**st.summary, "next": list(st.next_nodes)}))
+            return
+        if st.summary["rounds"]:
+            out.print(_accuracy_table(st.summary, "test"))
+        where = f"next: {', '.join(st.next_nodes)}" if st.next_nodes else "finished"
+        out.print(f"{st.summary['status']} · {where} · {st.summary['total_seconds']:.0f}s")
+        return
+    runs = sorted(p for p in Path("runs").glob("*") if (p / "config.yaml").is_file())
+    rows = [runner.status(p) for p in runs]
+    if as_json:
+        out.print_json(json.dumps([{**s.summary, "next": list(s.next_nodes)} for s in rows]))
+        return
+    table = Table(title="runs")
+    for col in ("run", "status", "rounds", "test accuracy", "seconds"):
+        table.add_column(col)
+    for st in rows:
+        tested = [r for r in st.summary["rounds"] if "test" in r]
+        acc = " → ".join(_pct(r["test"]["accuracy"]) for r in tested) or "-"
+        table.add_row(
+            str(st.root),
+            st.summary["status"],
+            str(max(0, len(tested) - 1)),
+            acc,
+            f"{st.summary['total_seconds']:.0f}",
+        )
+    out.print(table)
+
+
+@envs_app.command("list")
+def envs_list() -> None:
+    """Installed environments (entry point group teachloop.environments)."""
+    from teachloop.core.registry import environment_entry_points
+
+    for name, ep in sorted(environment_entry_points().items()):
+        out.print(f"{name}\t{ep.value}", highlight=False)
+
+
+@envs_app.command("show")
+def envs_show(
+    name: str,
+    env_option: Annotated[list[str], typer.Option("--env-option", help="environment option key=value")] = [],  # noqa: B006
+) -> None:
+    """An environment's skills, split sizes and a sample task."""
+    from teachloop.core.registry import load_environment
+
+    env = load_environment(name, _parse_pairs(env_option, "--env-option"))
+    table = Table(title=f"environment {env.name}")
+    for col in ("skill", "difficulty levels", "evaluated at", "description"):
+        table.add_column(col)
+    for s in env.skills:
+        table.add_row(s.name, f"{s.min_difficulty}-{s.max_difficulty}", str(s.eval_difficulty), s.description)
+    out.print(table)
+    sample = env.tasks("dev", 1, 0)[0]
+    out.print(f"sample task ({sample.skill}): {sample.question!r} -> {sample.answer!r}", highlight=False)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except TeachloopError as e:
+        err.print(f"error: {e}", highlight=False, markup=False)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err.print("interrupted; continue with 'teachloop resume RUN_DIR'", highlight=False)
+        sys.exit(130)
+    except click.UsageError as e:
+        err.print(f"error: {e.format_message()}", highlight=False, markup=False)
+        sys.exit(2)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted; continue with 'teachloop resume RUN_DIR'", highlight=False)
+        sys.exit(130)

@@ -1,0 +1,131 @@
+"""Start, resume and inspect runs: everything the CLI does, without the printing.
+
+Every input is checked before the run directory is created, so a bad environment name, model
+path or config value leaves nothing behind. A run directory is locked while a process works in
+it; ``resume`` continues from the last checkpoint and never redoes a finished node.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from teachloop.core.config import RunConfig, build_config, load_config_file
+from teachloop.core.errors import RunDirError
+from teachloop.core.graph import compiled_graph
+from teachloop.core.nodes import LoopContext, ProgressFn
+from teachloop.core.registry import load_environment
+from teachloop.core.store import RunStore
+from teachloop.core.summary import build_summary, write_summary
+from teachloop.core.traces import Tracer
+from teachloop.environments.base import Environment
+from teachloop.training.student import resolve_student
+
+THREAD = {"configurable": {"thread_id": "loop"}}
+
+
+@dataclass
+class PreparedRun:
+    config: RunConfig
+    store: RunStore
+    env: Environment
+    base_student: Path
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.env}"
+
+
+def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
+    """Validate everything a new run needs; writes nothing into the run directory."""
+    root = (run_dir or default_run_dir(config)).expanduser()
+    RunStore.check_creatable(root)
+    env = load_environment(config.env, config.env_options)
+    base = resolve_student(config.student, config.model_cache)
+    return PreparedRun(config=config, store=RunStore(root), env=env, base_student=base)
+
+
+def start(prepared: PreparedRun, progress: ProgressFn | None = None) -> dict[str, Any]:
+    prepared.store.create(prepared.config.to_yaml())
+    return _execute(prepared, progress)
+
+
+def load_run(run_dir: Path) -> PreparedRun:
+    store = RunStore(run_dir)
+    if not store.config_path.is_file():
+        raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
+    config = build_config(load_config_file(store.config_path))
+    env = load_environment(config.env, config.env_options)
+    base = resolve_student(config.student, config.model_cache)
+    return PreparedRun(config=config, store=store, env=env, base_student=base)
+
+
+def resume(run_dir: Path, progress: ProgressFn | None = None) -> dict[str, Any]:
+    return _execute(load_run(run_dir), progress)
+
+
+@contextmanager
+def _locked(store: RunStore) -> Iterator[None]:
+    fd = os.open(store.root / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunDirError(f"another teachloop process is working in {store.root}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, Any]:
+    store, config = prepared.store, prepared.config
+    with _locked(store), Tracer(store.traces_db) as tracer, compiled_graph(store.state_db) as graph:
+        context = LoopContext(
+            config=config,
+            store=store,
+            env=prepared.env,
+            tracer=tracer,
+            base_student=prepared.base_student,
+            progress=progress,
+        )
+        run_config = {**THREAD, "recursion_limit": 16 + 8 * (config.rounds + 1)}
+        snapshot = graph.get_state(run_config)
+        values: dict[str, Any] = dict(snapshot.values)
+        if values and not snapshot.next:
+            return write_summary(store, values, config)  # type: ignore[arg-type]
+        start_input = None if values else {}
+        with tracer.span("run", "loop", inputs={"resumed": bool(values)}):
+            for values in graph.stream(
+                start_input, run_config, context=context, stream_mode="values", durability="sync"
+            ):
+                write_summary(store, values, config)  # type: ignore[arg-type]
+        return write_summary(store, values, config)  # type: ignore[arg-type]
+
+
+@dataclass
+class RunStatus:
+    root: Path
+    summary: dict[str, Any]
+    next_nodes: tuple[str, ...]
+
+
+def status(run_dir: Path) -> RunStatus:
+    store = RunStore(run_dir)
+    if not store.config_path.is_file():
+        raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
+    config = build_config(load_config_file(store.config_path))
+    next_nodes: tuple[str, ...] = ()
+    values: dict[str, Any] = {}
+    if store.state_db.exists():
+        with compiled_graph(store.state_db) as graph:
+            snapshot = graph.get_state(THREAD)
+            values, next_nodes = dict(snapshot.values), tuple(snapshot.next)
+    if not values:
+        next_nodes = ("setup",)
+    return RunStatus(root=run_dir, summary=build_summary(values, config, run_dir.name), next_nodes=next_nodes)  # type: ignore[arg-type]

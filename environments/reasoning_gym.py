@@ -1,0 +1,256 @@
+"""Reasoning-gym tasks as a teachloop environment, and the default skill mix.
+
+reasoning-gym has 100+ procedural generators, each with a verifier. Any list of them becomes an
+environment: a skill per task, difficulty levels from the task's curriculum (or given
+explicitly), dev and test items drawn from disjoint halves of the question space (a question's
+hash decides its split, so the splits never overlap whatever their sizes), and a generator that
+makes new verified items at any level for the teacher.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import reasoning_gym
+from pydantic import BaseModel, ConfigDict, Field
+from reasoning_gym.factory import DATASETS, create_curriculum, has_curriculum
+from teachloop.core.errors import ConfigError
+from teachloop.environments.answer import extract_answer
+from teachloop.environments.base import (
+    Message,
+    Score,
+    Skill,
+    Split,
+    Task,
+    content_id,
+    normalize_question,
+)
+
+SYSTEM_PROMPT = "Answer with the final answer only."
+_SPLIT_BUCKET: dict[str, int] = {"dev": 0, "test": 1}
+_POOL = 10**9  # reasoning-gym items are generated lazily per index; this is only an upper bound
+_MAX_TRIES_PER_ITEM = 50
+
+
+class SkillSpec(BaseModel):
+    """A reasoning-gym task as a skill. ``levels`` are the task's config overrides per difficulty."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task: str
+    name: str = ""
+    description: str = ""
+    levels: list[dict[str, Any]] = Field(default_factory=list)
+    eval_level: int = 0
+
+    @property
+    def skill_name(self) -> str:
+        return self.name or self.task
+
+
+def _curriculum_levels(task: str) -> list[dict[str, Any]]:
+    """Config overrides for each global curriculum level of a task (easy first)."""
+    if not has_curriculum(task):
+        return [{}]
+    curriculum = create_curriculum(task)
+    levels: list[dict[str, Any]] = []
+    level = 0
+    while True:
+        curriculum.set_global_level(level)
+        config = dataclasses.asdict(curriculum.generate_configuration())
+        config = {k: v for k, v in config.items() if k not in ("seed", "size")}
+        if levels and config == levels[-1]:
+            return levels
+        levels.append(config)
+        level += 1
+
+
+def _seed(*parts: object) -> int:
+    return int(content_id(*parts), 16) % (2**31)
+
+
+def _split_of(question: str) -> str:
+    return "dev" if int(content_id(normalize_question(question)), 16) % 2 == 0 else "test"
+
+
+class ReasoningGymEnvironment:
+    """An environment over a list of reasoning-gym tasks (see ``SkillSpec``)."""
+
+    def __init__(self, name: str, specs: list[SkillSpec], system_prompt: str = SYSTEM_PROMPT) -> None:
+        if not specs:
+            raise ConfigError("a reasoning-gym environment needs at least one task")
+        unknown = [s.task for s in specs if s.task not in DATASETS]
+        if unknown:
+            raise ConfigError(
+                f"unknown reasoning-gym task(s) {', '.join(unknown)}; see reasoning_gym.factory.DATASETS"
+            )
+        self.name = name
+        self.system_prompt = system_prompt
+        self._specs: dict[str, SkillSpec] = {}
+        self._levels: dict[str, list[dict[str, Any]]] = {}
+        for spec in specs:
+            levels = spec.levels or _curriculum_levels(spec.task)
+            if not 0 <= spec.eval_level < len(levels):
+                raise ConfigError(f"skill {spec.skill_name!r}: eval_level must be in 0..{len(levels) - 1}")
+            self._specs[spec.skill_name] = spec
+            self._levels[spec.skill_name] = levels
+        self.skills = [
+            Skill(
+                name=spec.skill_name,
+                description=spec.description or f"reasoning-gym task {spec.task}",
+                min_difficulty=0,
+                max_difficulty=len(self._levels[spec.skill_name]) - 1,
+                eval_difficulty=spec.eval_level,
+            )
+            for spec in self._specs.values()
+        ]
+
+    def _dataset(self, skill: str, level: int, seed: int) -> Any:
+        spec = self._specs[skill]
+        return reasoning_gym.create_dataset(spec.task, seed=seed, size=_POOL, **self._levels[skill][level])
+
+    def _task(self, skill: str, level: int, item: dict[str, Any]) -> Task:
+        # JSON round trip: metadata must survive parquet and checkpoints unchanged.
+        metadata = json.loads(json.dumps(item["metadata"], default=str))
+        return Task(
+            skill=skill,
+            question=item["question"],
+            answer=str(item["answer"]),
+            difficulty=level,
+            source=f"reasoning-gym:{self._specs[skill].task}",
+            metadata=metadata,
+        )
+
+    def _draw(self, skill: str, level: int, n: int, seed: int, keep: str | None) -> list[Task]:
+        dataset = self._dataset(skill, level, seed)
+        seen: set[str] = set()
+        out: list[Task] = []
+        for index in range(n * _MAX_TRIES_PER_ITEM):
+            if len(out) == n:
+                break
+            item = dataset[index]
+            key = normalize_question(item["question"])
+            if key in seen or (keep is not None and _split_of(item["question"]) != keep):
+                continue
+            seen.add(key)
+            out.append(self._task(skill, level, item))
+        return out
+
+    def _require_skill(self, skill: str) -> None:
+        if skill not in self._specs:
+            raise ConfigError(
+                f"environment {self.name!r} has no skill {skill!r}; it has {', '.join(self._specs)}"
+            )
+
+    def tasks(self, split: Split, n: int, seed: int) -> list[Task]:
+        if split not in _SPLIT_BUCKET:
+            raise ConfigError(f"split must be dev or test, not {split!r}")
+        out: list[Task] = []
+        for skill in self._specs:
+            level = self._specs[skill].eval_level
+            out.extend(self._draw(skill, level, n, _seed("eval", seed, split, skill), keep=split))
+        return out
+
+    def prompt(self, task: Task) -> list[Message]:
+        return [
+            Message(role="system", content=self.system_prompt),
+            Message(role="user", content=task.question),
+        ]
+
+    def score(self, task: Task, completion: str) -> Score:
+        spec = self._specs.get(task.skill)
+        if spec is None:
+            return Score(reward=0.0, feedback=f"unknown skill {task.skill!r}")
+        answer = extract_answer(completion)
+        entry = {"question": task.question, "answer": task.answer, "metadata": task.metadata}
+        try:
+            reward = float(reasoning_gym.get_score_answer_fn(spec.task)(answer, entry))
+        except (ValueError, TypeError, ArithmeticError, IndexError, KeyError):
+            # reasoning-gym verifiers parse the answer themselves and raise on malformed ones.
+            return Score(reward=0.0, feedback=f"unparseable answer {answer!r}", parsed_answer=answer)
+        reward = min(1.0, max(0.0, reward))
+        feedback = "correct" if reward >= 1.0 else f"expected {task.answer!r}, got {answer!r}"
+        return Score(reward=reward, feedback=feedback, parsed_answer=answer)
+
+    def generate(self, skill: str, n: int, difficulty: int, seed: int) -> list[Task]:
+        self._require_skill(skill)
+        top = len(self._levels[skill]) - 1
+        level = min(max(difficulty, 0), top)
+        return self._draw(skill, level, n, _seed("train", seed, skill, level), keep=None)
+
+
+#: The default mix: skills SmolLM2-135M-Instruct starts near 0% on and can learn on a CPU in minutes
+#: (see README, "Measured results"). Level 1 is what the student is evaluated on; level 0 is a
+#: warm-up, level 2 a stretch.
+DEFAULT_SKILLS: list[SkillSpec] = [
+    SkillSpec(
+        task="chain_sum",
+        description="add or subtract two numbers of one or two digits",
+        levels=[
+            {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1},
+            {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 2},
+            {"min_terms": 2, "max_terms": 3, "min_digits": 1, "max_digits": 2},
+        ],
+        eval_level=1,
+    ),
+    SkillSpec(
+        task="letter_counting",
+        description="count how often a letter occurs in a short text",
+        levels=[
+            {"min_words": 2, "max_words": 4},
+            {"min_words": 3, "max_words": 6},
+            {"min_words": 5, "max_words": 9},
+        ],
+        eval_level=1,
+    ),
+    SkillSpec(
+        task="gcd",
+        description="greatest common divisor of two numbers up to 50",
+        levels=[
+            {"min_value": 1, "max_value": 20},
+            {"min_value": 1, "max_value": 50},
+            {"min_value": 1, "max_value": 100},
+        ],
+        eval_level=1,
+    ),
+    SkillSpec(
+        task="lcm",
+        description="least common multiple of two numbers up to 20",
+        levels=[
+            {"min_value": 1, "max_value": 10},
+            {"min_value": 1, "max_value": 20},
+            {"min_value": 1, "max_value": 30},
+        ],
+        eval_level=1,
+    ),
+    SkillSpec(
+        task="word_sequence_reversal",
+        description="reverse a list of three words",
+        levels=[
+            {"min_words": 2, "max_words": 2},
+            {"min_words": 3, "max_words": 3},
+            {"min_words": 4, "max_words": 5},
+        ],
+        eval_level=1,
+    ),
+]
+
+
+def default_environment(**options: Any) -> ReasoningGymEnvironment:
+    """The default environment (entry point ``arith-mix``)."""
+    if options:
+        raise ConfigError(f"the default environment takes no options, got {', '.join(options)}")
+    return ReasoningGymEnvironment("arith-mix", DEFAULT_SKILLS)
+
+
+def load_environment(tasks: str | list[str] = "", **options: Any) -> ReasoningGymEnvironment:
+    """Any list of reasoning-gym tasks (entry point ``reasoning-gym``), e.g. ``tasks=gcd,lcm``."""
+    if options:
+        raise ConfigError(f"the reasoning-gym environment takes only 'tasks', got {', '.join(options)}")
+    names = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else list(tasks)
+    names = [n for n in names if n]
+    if not names:
+        raise ConfigError("the reasoning-gym environment needs tasks, e.g. --env-option tasks=gcd,lcm")
+    return ReasoningGymEnvironment("reasoning-gym", [SkillSpec(task=n) for n in names])

