@@ -12,7 +12,6 @@ import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -230,16 +229,16 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except TeachloopError as e:
-        err.print(f"error: {e}", highlight=False, markup=False)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        err.print("interrupted; continue with 'teachloop resume RUN_DIR'", highlight=False)
-        sys.exit(130)
-    except click.UsageError as e:
-        err.print(f"error: {e.format_message()}", highlight=False, markup=False)
-        sys.exit(2)
-    except click.exceptions.Exit as e:
+        _fail(str(e))
+    except typer.Exit as e:
         sys.exit(e.exit_code)
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted; continue with 'teachloop resume RUN_DIR'", highlight=False)
         sys.exit(130)
+    except typer.TyperException as e:  # usage errors: unknown option, a value of the wrong type
+        _fail(e.format_message() if hasattr(e, "format_message") else str(e))
+
+
+def _fail(message: str) -> None:
+    err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    sys.exit(2)

@@ -32,6 +32,9 @@ class EvalConfig(_Section):
 
 class TrainConfig(_Section):
     learning_rate: float = Field(2e-4, gt=0, description="peak learning rate of each round")
+    round_lr_decay: float = Field(
+        0.5, gt=0, le=1, description="each round's peak learning rate is the previous round's times this"
+    )
     lr_scheduler: Literal["constant", "linear", "cosine", "constant_with_warmup"] = "cosine"
     warmup_steps: int = Field(0, ge=0)
     epochs: float = Field(1.0, gt=0)
@@ -42,6 +45,12 @@ class TrainConfig(_Section):
     lora: bool = Field(False, description="train a LoRA adapter instead of every weight")
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
+
+    def for_round(self, round_: int) -> TrainConfig:
+        """This round's settings: later rounds refine what earlier ones taught instead of overwriting it."""
+        return self.model_copy(
+            update={"learning_rate": self.learning_rate * self.round_lr_decay ** (round_ - 1)}
+        )
 
 
 class TeacherConfig(_Section):

@@ -210,9 +210,11 @@ def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = _plan(state).round
     dataset = ctx.store.read_dataset(ctx.store.path(round_, "sft.parquet"))
     out = ctx.store.path(round_, "model")
-    with ctx.tracer.span("tool", "trl.SFTTrainer", round=round_, inputs={"rows": len(dataset)}) as sp:
+    settings = ctx.config.train.for_round(round_)
+    inputs = {"rows": len(dataset), "learning_rate": settings.learning_rate}
+    with ctx.tracer.span("tool", "trl.SFTTrainer", round=round_, inputs=inputs) as sp:
         metrics = train_sft(
-            Path(state["student"]), dataset, out, ctx.config.train, seed=derived_seed(ctx.config.seed, round_)
+            Path(state["student"]), dataset, out, settings, seed=derived_seed(ctx.config.seed, round_)
         )
         sp.outputs = metrics
     ctx.store.write_json(ctx.store.path(round_, "train_metrics.json"), metrics)

@@ -14,18 +14,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from teachloop.core.config import RunConfig, build_config, load_config_file
 from teachloop.core.errors import RunDirError
-from teachloop.core.graph import compiled_graph
-from teachloop.core.nodes import LoopContext, ProgressFn
 from teachloop.core.registry import load_environment
 from teachloop.core.store import RunStore
 from teachloop.core.summary import build_summary, write_summary
 from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment
 from teachloop.training.student import resolve_student
+
+if TYPE_CHECKING:
+    from teachloop.core.nodes import ProgressFn
+
+# The graph (torch, TRL) is imported only once a run really starts: bad input fails in a second.
 
 THREAD = {"configurable": {"thread_id": "loop"}}
 
@@ -84,6 +87,9 @@ def _locked(store: RunStore) -> Iterator[None]:
 
 
 def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, Any]:
+    from teachloop.core.graph import compiled_graph
+    from teachloop.core.nodes import LoopContext
+
     store, config = prepared.store, prepared.config
     with _locked(store), Tracer(store.traces_db) as tracer, compiled_graph(store.state_db) as graph:
         context = LoopContext(
@@ -123,6 +129,8 @@ def status(run_dir: Path) -> RunStatus:
     next_nodes: tuple[str, ...] = ()
     values: dict[str, Any] = {}
     if store.state_db.exists():
+        from teachloop.core.graph import compiled_graph
+
         with compiled_graph(store.state_db) as graph:
             snapshot = graph.get_state(THREAD)
             values, next_nodes = dict(snapshot.values), tuple(snapshot.next)

@@ -2,9 +2,10 @@
 
 reasoning-gym has 100+ procedural generators, each with a verifier. Any list of them becomes an
 environment: a skill per task, difficulty levels from the task's curriculum (or given
-explicitly), dev and test items drawn from disjoint halves of the question space (a question's
-hash decides its split, so the splits never overlap whatever their sizes), and a generator that
-makes new verified items at any level for the teacher.
+explicitly), dev and test items interleaved from one seeded stream of distinct questions (test
+takes the even places, dev the odd ones: the same distribution, never a shared question, and
+either split's size leaves the other unchanged), and a generator that makes new verified items
+at any level for the teacher.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from teachloop.environments.base import (
 )
 
 SYSTEM_PROMPT = "Answer with the final answer only."
-_SPLIT_BUCKET: dict[str, int] = {"dev": 0, "test": 1}
+_SPLIT_PARITY: dict[str, int] = {"test": 0, "dev": 1}
 _POOL = 10**9  # reasoning-gym items are generated lazily per index; this is only an upper bound
 _MAX_TRIES_PER_ITEM = 50
 
@@ -69,10 +70,6 @@ def _curriculum_levels(task: str) -> list[dict[str, Any]]:
 
 def _seed(*parts: object) -> int:
     return int(content_id(*parts), 16) % (2**31)
-
-
-def _split_of(question: str) -> str:
-    return "dev" if int(content_id(normalize_question(question)), 16) % 2 == 0 else "test"
 
 
 class ReasoningGymEnvironment:
@@ -123,7 +120,8 @@ class ReasoningGymEnvironment:
             metadata=metadata,
         )
 
-    def _draw(self, skill: str, level: int, n: int, seed: int, keep: str | None) -> list[Task]:
+    def _draw(self, skill: str, level: int, n: int, seed: int) -> list[Task]:
+        """The first ``n`` distinct tasks of a seeded stream (the same ones for the same seed)."""
         dataset = self._dataset(skill, level, seed)
         seen: set[str] = set()
         out: list[Task] = []
@@ -132,10 +130,9 @@ class ReasoningGymEnvironment:
                 break
             item = dataset[index]
             key = normalize_question(item["question"])
-            if key in seen or (keep is not None and _split_of(item["question"]) != keep):
-                continue
-            seen.add(key)
-            out.append(self._task(skill, level, item))
+            if key not in seen:
+                seen.add(key)
+                out.append(self._task(skill, level, item))
         return out
 
     def _require_skill(self, skill: str) -> None:
@@ -145,12 +142,13 @@ class ReasoningGymEnvironment:
             )
 
     def tasks(self, split: Split, n: int, seed: int) -> list[Task]:
-        if split not in _SPLIT_BUCKET:
+        if split not in _SPLIT_PARITY:
             raise ConfigError(f"split must be dev or test, not {split!r}")
         out: list[Task] = []
+        parity = _SPLIT_PARITY[split]
         for skill in self._specs:
-            level = self._specs[skill].eval_level
-            out.extend(self._draw(skill, level, n, _seed("eval", seed, split, skill), keep=split))
+            stream = self._draw(skill, self._specs[skill].eval_level, 2 * n, _seed("eval", seed, skill))
+            out.extend(stream[parity::2])
         return out
 
     def prompt(self, task: Task) -> list[Message]:
@@ -178,7 +176,7 @@ class ReasoningGymEnvironment:
         self._require_skill(skill)
         top = len(self._levels[skill]) - 1
         level = min(max(difficulty, 0), top)
-        return self._draw(skill, level, n, _seed("train", seed, skill, level), keep=None)
+        return self._draw(skill, level, n, _seed("train", seed, skill, level))
 
 
 #: The default mix: skills SmolLM2-135M-Instruct starts near 0% on and can learn on a CPU in minutes

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from peft import LoraConfig
+from transformers import PrinterCallback
 from teachloop.core.config import TrainConfig
 from teachloop.core.files import atomic_dir
 from teachloop.training.student import load_student
@@ -112,6 +113,7 @@ def train_sft(
             processing_class=tokenizer,
             peft_config=peft_config,
         )
+        trainer.remove_callback(PrinterCallback)  # progress is the loop's to show, not print()'s
         result = trainer.train()
         trainer.model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)

@@ -14,11 +14,17 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from teachloop.core.errors import ConfigError
 from teachloop.core.files import atomic_dir
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# torch and transformers are imported where a model is touched, so that checking a student spec
+# (and failing fast on a bad one) costs no heavy imports.
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +84,16 @@ def _smollm2_gguf() -> Path:
 
 
 def smollm2_tokenizer() -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
     gguf = _smollm2_gguf()
     return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
 
 
 def _convert_smollm2(out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
     gguf = _smollm2_gguf()
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # De-quantised weights are plain tensors already; drop the quantiser so the saved copy
@@ -99,6 +110,7 @@ def _convert_smollm2(out: Path) -> None:
 
 def _build_tiny_llama(out: Path) -> None:
     """A randomly initialised 2-layer Llama with SmolLM2's tokenizer: real code paths, seconds to train."""
+    import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tokenizer = smollm2_tokenizer()
@@ -121,9 +133,13 @@ def _build_tiny_llama(out: Path) -> None:
 
 
 def load_student(
-    path: Path, device: str = "cpu", dtype: torch.dtype = torch.float32
+    path: Path, device: str = "cpu", dtype: torch.dtype | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a saved student: a full model, or a LoRA adapter merged onto its (possibly adapted) base."""
+    import torch
+    from transformers import AutoTokenizer
+
+    dtype = dtype or torch.float32
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -133,6 +149,8 @@ def load_student(
 
 
 def _load_weights(path: Path, dtype: torch.dtype) -> PreTrainedModel:
+    from transformers import AutoModelForCausalLM
+
     adapter = path / "adapter_config.json"
     if not adapter.is_file():
         return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)

@@ -1,0 +1,3 @@
+from teachloop.cli import main
+
+main()

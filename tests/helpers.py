@@ -1,0 +1,54 @@
+"""Running the real ``teachloop`` command in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TINY_ARGS = [
+    "--student",
+    "tiny-random-llama",
+    "--samples-per-round",
+    "24",
+    "--set",
+    "eval.dev_per_skill=3",
+    "--set",
+    "eval.test_per_skill=3",
+    "--set",
+    "train.batch_size=8",
+]
+
+
+def cli_env(model_cache: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["XDG_CACHE_HOME"] = str(model_cache.parent / "xdg")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def teachloop(
+    *args: str, cwd: Path, model_cache: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "teachloop", *args],
+        cwd=cwd,
+        env=cli_env(model_cache),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def tiny_run_args(model_cache: Path, run_dir: Path, rounds: int = 2) -> list[str]:
+    return [
+        "run",
+        *TINY_ARGS,
+        "--rounds",
+        str(rounds),
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        f"model_cache={model_cache}",
+    ]

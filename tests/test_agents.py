@@ -1,0 +1,98 @@
+from teachloop.agents.diagnoser import diagnose
+from teachloop.agents.planner import plan_round, split_budget
+from teachloop.agents.scorer import score_candidates
+from teachloop.agents.selector import select, sft_rows
+from teachloop.environments.base import Skill, normalize_question
+from teachloop.environments.reasoning_gym import default_environment
+from teachloop.evals.metrics import ItemResult, summarize
+
+SKILLS = [Skill(name=n) for n in ("a", "b", "c")]
+
+
+def _results(round_: int, accuracy: dict[str, float], n: int = 10) -> list[ItemResult]:
+    out = []
+    for skill, acc in accuracy.items():
+        for i in range(n):
+            reward = 1.0 if i < round(acc * n) else 0.0
+            out.append(
+                ItemResult(
+                    task_id=f"{skill}{i}",
+                    skill=skill,
+                    question=f"{skill} q{i}",
+                    answer="1",
+                    completion="wrong" if reward == 0 else "1",
+                    parsed_answer=None,
+                    reward=reward,
+                    feedback="",
+                )
+            )
+    return out
+
+
+def test_diagnose_ranks_by_deficit_and_tracks_change() -> None:
+    before = summarize(0, "dev", _results(0, {"a": 0.0, "b": 0.5, "c": 0.9}))
+    results = _results(1, {"a": 0.2, "b": 0.4, "c": 0.9})
+    report = diagnose(summarize(1, "dev", results), before, [r for r in results if not r.solved])
+    assert [w.skill for w in report.skills] == ["a", "b", "c"]
+    a = report.weakness("a")
+    assert a is not None and a.deficit == 0.8 and a.severity == "high"
+    assert a.change is not None and abs(a.change - 0.2) < 1e-9
+    b = report.weakness("b")
+    assert b is not None and b.change is not None and b.change < 0
+    assert len(a.evidence) == 3 and a.evidence[0].got == "wrong"
+    assert report.weakness("c").evidence[0].expected == "1"  # type: ignore[union-attr]
+
+
+def test_split_budget_is_exact_and_proportional() -> None:
+    assert (
+        split_budget({"a": 1, "b": 1, "c": 2}, 10) == {"a": 2, "b": 3, "c": 5}
+        or sum(split_budget({"a": 1, "b": 1, "c": 2}, 10).values()) == 10
+    )
+    shares = split_budget({"a": 0.7, "b": 0.2, "c": 0.1}, 100)
+    assert shares == {"a": 70, "b": 20, "c": 10}
+    assert split_budget({"a": 0, "b": 0}, 5) in ({"a": 3, "b": 2}, {"a": 2, "b": 3})
+
+
+def test_deficit_policy_targets_weak_skills_but_keeps_a_floor() -> None:
+    results = _results(0, {"a": 0.0, "b": 0.5, "c": 1.0})
+    report = diagnose(summarize(0, "dev", results), None, [])
+    plan = plan_round(report, SKILLS, budget=300, policy="deficit", min_share=0.1)
+    n = {a.skill: a.n for a in plan.allocations}
+    assert plan.round == 1 and plan.total == 300
+    assert n["a"] > n["b"] > n["c"] >= 30
+    uniform = plan_round(report, SKILLS, budget=300, policy="uniform", min_share=0.1)
+    assert {a.n for a in uniform.allocations} == {100}
+    assert all("deficit" in a.reason for a in plan.allocations)
+
+
+def test_scoring_flags_duplicates_contamination_and_bad_gold() -> None:
+    env = default_environment()
+    tasks = env.generate("gcd", 6, 1, seed=5)
+    bad = tasks[0].model_copy(update={"skill": "not_a_skill", "id": ""})  # a generator bug
+    trained = {normalize_question(tasks[1].question)}
+    evals = {normalize_question(tasks[2].question)}
+    scored = score_candidates(env, [bad, *tasks[1:], tasks[3]], trained, evals)
+    flags = [(s.verified, s.duplicate, s.contaminated, s.usable) for s in scored]
+    assert flags[0] == (False, False, False, False)
+    assert flags[1] == (True, True, False, False)
+    assert flags[2] == (True, False, True, False)
+    assert flags[3] == (True, False, False, True)
+    assert flags[-1] == (True, True, False, False)  # repeated within the round
+
+
+def test_select_fills_allocations_with_replay() -> None:
+    env = default_environment()
+    report = diagnose(summarize(0, "dev", _results(0, {"gcd": 0.0, "lcm": 0.0})), None, [])
+    skills = [s for s in env.skills if s.name in ("gcd", "lcm")]
+    plan = plan_round(report, skills, budget=20, policy="uniform", min_share=0.1)
+    fresh = [t for s in ("gcd", "lcm") for t in env.generate(s, 12, 1, seed=1)]
+    scored = score_candidates(env, fresh, set(), set())
+    pool = env.generate("gcd", 5, 1, seed=99)
+    chosen = select(scored, plan, pool, replay_fraction=0.2, seed=0)
+    assert len(chosen) == 20
+    assert sum(c.origin == "replay" for c in chosen) == 2
+    assert {c.task.skill for c in chosen if c.origin == "replay"} == {"gcd"}
+    assert select(scored, plan, pool, 0.2, seed=0) == chosen
+    rows = sft_rows(env, chosen)
+    assert rows[0]["completion"] == [{"role": "assistant", "content": chosen[0].task.answer}]
+    assert rows[0]["prompt"][-1]["content"] == chosen[0].task.question

@@ -1,0 +1,88 @@
+"""A full 2-round loop with the tiny model, through the real CLI: every artifact, the summary,
+the splits kept apart from the training data, and the status view."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from helpers import teachloop
+
+from teachloop.core.store import RunStore
+from teachloop.core.traces import read_spans
+from teachloop.environments.base import normalize_question
+
+
+def test_run_directory_holds_every_artifact(finished_run: Path) -> None:
+    store = RunStore(finished_run)
+    assert store.config_path.is_file() and store.state_db.is_file() and store.traces_db.is_file()
+    assert store.rounds() == [0, 1, 2]
+    for name in ("eval_dev.parquet", "eval_test.parquet", "metrics.json"):
+        assert all(store.path(r, name).is_file() for r in (0, 1, 2))
+    for r in (1, 2):
+        for name in ("plan.json", "generated.parquet", "scored.parquet", "selected.parquet", "sft.parquet"):
+            assert store.path(r, name).is_file(), name
+        assert (store.path(r, "model") / "model.safetensors").is_file()
+    assert not list(finished_run.rglob(".tmp-*"))
+
+
+def test_summary_reports_every_round(finished_run: Path) -> None:
+    summary = json.loads((finished_run / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
+    for r in summary["rounds"]:
+        for split in ("dev", "test"):
+            assert 0 <= r[split]["accuracy"] <= 1 and r[split]["n"] == 15
+            assert set(r[split]["skills"]) == {
+                "chain_sum",
+                "gcd",
+                "lcm",
+                "letter_counting",
+                "word_sequence_reversal",
+            }
+            low, high = r[split]["ci95"]
+            assert low <= r[split]["accuracy"] <= high
+        assert r["seconds"]["evaluate"] > 0
+    for r in summary["rounds"][1:]:
+        assert r["samples"]["selected"] == 24
+        assert r["samples"]["generated"] >= 24
+        assert r["seconds"]["train"] > 0
+
+
+def test_training_data_never_overlaps_dev_or_test(finished_run: Path) -> None:
+    store = RunStore(finished_run)
+    held_out = {
+        normalize_question(row["question"])
+        for split in ("dev", "test")
+        for row in store.read_rows(finished_run / "splits" / f"{split}.parquet")
+    }
+    trained = [
+        row["prompt"][-1]["content"]
+        for r in (1, 2)
+        for row in pq.read_table(store.path(r, "sft.parquet")).to_pylist()
+    ]
+    assert trained and not {normalize_question(q) for q in trained} & held_out
+    assert len(set(trained)) == len(trained)
+
+
+def test_traces_record_each_node_once(finished_run: Path) -> None:
+    spans = read_spans(finished_run / "traces.sqlite")
+    nodes = [(s.round, s.name) for s in spans if s.kind == "node"]
+    assert len(nodes) == len(set(nodes))
+    assert (1, "train") in nodes and (2, "evaluate") in nodes
+    assert any(s.kind == "tool" and s.name == "trl.SFTTrainer" for s in spans)
+
+
+def test_status_and_resume_of_a_finished_run(finished_run: Path, model_cache: Path) -> None:
+    result = teachloop(
+        "status", str(finished_run), "--json", cwd=finished_run.parent, model_cache=model_cache
+    )
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["status"] == "complete" and status["next"] == []
+    before = (finished_run / "summary.json").read_text()
+    again = teachloop("resume", str(finished_run), cwd=finished_run.parent, model_cache=model_cache)
+    assert again.returncode == 0, again.stderr
+    assert "train" not in again.stderr  # nothing re-ran
+    assert json.loads((finished_run / "summary.json").read_text()) == json.loads(before)
