@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from teachloop.core.errors import ConfigError, TeachloopError
 
 app = typer.Typer(

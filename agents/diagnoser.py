@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.evals.metrics import EvalSummary, ItemResult
 
 Severity = Literal["high", "medium", "low"]

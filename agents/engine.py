@@ -1,9 +1,12 @@
 """Generate: the teacher's engine turns a plan into candidate training tasks.
 
 The heuristic engine asks the environment's own procedural generator for each allocation, at
-the planned difficulty, a little more than planned (``oversample``) so that selection can drop
-duplicates and contaminated items and still fill the budget. Seeds derive from the run seed,
-round and skill, so a resumed or repeated run makes exactly the same data.
+the planned difficulty, a little more than planned (``oversample``) so that selection can still
+fill the budget after dropping what fails the checks. Questions the student already trained on,
+or that sit in dev or test, do not count towards that target: the engine asks again with a
+fresh seed until it has enough new ones or the generator stops finding any (a small question
+space is used up). Seeds derive from the run seed, round, skill and attempt, so a resumed or
+repeated run makes exactly the same data.
 """
 
 from __future__ import annotations
@@ -12,29 +15,41 @@ import math
 
 from teachloop.agents.planner import Plan
 from teachloop.core.errors import ConfigError
-from teachloop.environments.base import Environment, Task, TaskGenerator, content_id
+from teachloop.environments.base import Environment, Task, TaskGenerator, content_id, normalize_question
+
+MAX_ATTEMPTS = 4
 
 
 def derived_seed(*parts: object) -> int:
     return int(content_id(*parts), 16) % (2**31)
 
 
-def generate_for_plan(env: Environment, plan: Plan, seed: int, oversample: float) -> list[Task]:
+def generate_for_plan(
+    env: Environment, plan: Plan, seed: int, oversample: float, known_questions: set[str]
+) -> list[Task]:
     if not isinstance(env, TaskGenerator):
         raise ConfigError(
             f"environment {env.name!r} has no task generator, so the heuristic teacher cannot make data for it"
         )
     tasks: list[Task] = []
     for allocation in plan.allocations:
-        if allocation.n == 0:
-            continue
-        n = math.ceil(allocation.n * oversample)
-        tasks.extend(
-            env.generate(
+        target = math.ceil(allocation.n * oversample)
+        seen = set(known_questions)
+        fresh = 0
+        for attempt in range(MAX_ATTEMPTS):
+            if fresh >= target:
+                break
+            batch = env.generate(
                 allocation.skill,
-                n,
+                2 * (target - fresh) if attempt else target,
                 allocation.difficulty,
-                seed=derived_seed(seed, plan.round, allocation.skill),
+                seed=derived_seed(seed, plan.round, allocation.skill, attempt),
             )
-        )
+            for task in batch:
+                key = normalize_question(task.question)
+                if key in seen or fresh >= target:
+                    continue
+                seen.add(key)
+                fresh += 1
+                tasks.append(task)
     return tasks

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from teachloop.agents.diagnoser import WeaknessReport
 from teachloop.core.config import Policy
 from teachloop.environments.base import Skill

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
+
 from teachloop.environments.base import Environment, Task, normalize_question
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
+
 from teachloop.agents.planner import Plan
 from teachloop.agents.scorer import ScoredSample
 from teachloop.environments.base import Environment, Task

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from teachloop.core.errors import ConfigError
 
 Policy = Literal["deficit", "uniform"]
@@ -74,7 +75,7 @@ class StopConfig(_Section):
 
 
 class RunConfig(_Section):
-    env: str = Field("arith-mix", description="environment name (teachloop envs list)")
+    env: str = Field("reasoning-basics", description="environment name (teachloop envs list)")
     env_options: dict[str, Any] = Field(
         default_factory=dict, description="keyword options for the environment"
     )

@@ -17,6 +17,7 @@ from pathlib import Path
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+
 from teachloop.core import nodes
 from teachloop.core.nodes import LoopContext
 from teachloop.core.state import LoopState
@@ -35,7 +36,7 @@ def _after_evaluate(state: LoopState) -> str:
     return END if state.get("stop_reason") else "diagnose"
 
 
-def build_graph() -> StateGraph:
+def build_graph() -> StateGraph[LoopState, LoopContext, LoopState, LoopState]:
     graph = StateGraph(LoopState, context_schema=LoopContext)
     graph.add_node("setup", nodes.as_graph_node("setup", nodes.setup))
     graph.add_node("evaluate", nodes.as_graph_node("evaluate", nodes.evaluate))
@@ -51,7 +52,9 @@ def build_graph() -> StateGraph:
 
 
 @contextmanager
-def compiled_graph(state_db: Path) -> Iterator[CompiledStateGraph]:
+def compiled_graph(
+    state_db: Path,
+) -> Iterator[CompiledStateGraph[LoopState, LoopContext, LoopState, LoopState]]:
     conn = sqlite3.connect(state_db, check_same_thread=False)
     try:
         yield build_graph().compile(checkpointer=SqliteSaver(conn))

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from langgraph.runtime import Runtime
+
 from teachloop.agents.diagnoser import WeaknessReport, diagnose
 from teachloop.agents.engine import derived_seed, generate_for_plan
 from teachloop.agents.planner import Plan, plan_round
@@ -144,7 +145,8 @@ def generate_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     with ctx.tracer.span(
         "tool", f"{ctx.env.name}.generate", round=plan.round, inputs={"planned": plan.total}
     ) as sp:
-        tasks = generate_for_plan(ctx.env, plan, ctx.config.seed, ctx.config.teacher.oversample)
+        known = _trained_questions(ctx, plan.round) | _eval_questions(ctx)
+        tasks = generate_for_plan(ctx.env, plan, ctx.config.seed, ctx.config.teacher.oversample, known)
         sp.outputs = {"generated": len(tasks)}
     ctx.store.write_models(ctx.store.path(plan.round, "generated.parquet"), tasks)
     return {}
@@ -243,10 +245,14 @@ NodeFn = Callable[[LoopState, LoopContext], dict[str, Any]]
 _NEXT_ROUND_NODES = frozenset({"plan", "generate", "score", "select", "train"})
 
 
-def as_graph_node(name: str, fn: NodeFn) -> Callable[[LoopState, Runtime[LoopContext]], dict[str, Any]]:
+class GraphNode(Protocol):
+    def __call__(self, state: LoopState, *, runtime: Runtime[LoopContext]) -> dict[str, Any]: ...
+
+
+def as_graph_node(name: str, fn: NodeFn) -> GraphNode:
     """Wrap a node with a trace span, live progress and its wall time in the state."""
 
-    def run(state: LoopState, runtime: Runtime[LoopContext]) -> dict[str, Any]:
+    def run(state: LoopState, *, runtime: Runtime[LoopContext]) -> dict[str, Any]:
         ctx = runtime.context
         round_ = state.get("round", 0) + (1 if name in _NEXT_ROUND_NODES else 0)
         if ctx.progress:

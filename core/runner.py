@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.runnables import RunnableConfig
+
 from teachloop.core.config import RunConfig, build_config, load_config_file
 from teachloop.core.errors import RunDirError
 from teachloop.core.registry import load_environment
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
 # The graph (torch, TRL) is imported only once a run really starts: bad input fails in a second.
 
-THREAD = {"configurable": {"thread_id": "loop"}}
+THREAD = RunnableConfig(configurable={"thread_id": "loop"})
 
 
 @dataclass
@@ -100,16 +102,18 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             base_student=prepared.base_student,
             progress=progress,
         )
-        run_config = {**THREAD, "recursion_limit": 16 + 8 * (config.rounds + 1)}
+        run_config = RunnableConfig(
+            configurable=THREAD["configurable"], recursion_limit=16 + 8 * (config.rounds + 1)
+        )
         snapshot = graph.get_state(run_config)
         values: dict[str, Any] = dict(snapshot.values)
         if values and not snapshot.next:
             return write_summary(store, values, config)  # type: ignore[arg-type]
-        start_input = None if values else {}
+        start_input: dict[str, Any] | None = None if values else {}
         with tracer.span("run", "loop", inputs={"resumed": bool(values)}):
             for values in graph.stream(
                 start_input, run_config, context=context, stream_mode="values", durability="sync"
-            ):
+            ):  # type: ignore[call-overload]  # langgraph types stream(context=...) as None
                 write_summary(store, values, config)  # type: ignore[arg-type]
         return write_summary(store, values, config)  # type: ignore[arg-type]
 

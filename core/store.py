@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasets import Dataset
 from pydantic import BaseModel
+
 from teachloop.core.errors import RunDirError
 from teachloop.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text, clear_stale_temps
 

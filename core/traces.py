@@ -158,9 +158,7 @@ def read_spans(path: Path, round_: int | None = None) -> list[Span]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         db.row_factory = sqlite3.Row
-        query, args = "SELECT * FROM spans", ()
-        if round_ is not None:
-            query, args = query + " WHERE round = ?", (round_,)
-        return [Span(**dict(r)) for r in db.execute(query + " ORDER BY start", args)]
+        where, args = ("WHERE round = ?", (round_,)) if round_ is not None else ("", ())
+        return [Span(**dict(r)) for r in db.execute(f"SELECT * FROM spans {where} ORDER BY start", args)]
     finally:
         db.close()

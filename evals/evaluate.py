@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 from teachloop.core.config import EvalConfig
 from teachloop.environments.base import Environment, Task
 from teachloop.evals.metrics import ItemResult
 from teachloop.training.generation import generate
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 def answer_and_score(

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
+
 from teachloop.environments.base import Split
 
 Z95 = 1.959963984540054

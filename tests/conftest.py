@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from helpers import teachloop, tiny_run_args
 from teachloop.training.student import TINY_STUDENT, resolve_student
 

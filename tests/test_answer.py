@@ -1,4 +1,5 @@
 import pytest
+
 from teachloop.environments.answer import extract_answer
 
 

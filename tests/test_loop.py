@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from helpers import teachloop
 
+from helpers import teachloop
 from teachloop.core.store import RunStore
 from teachloop.core.traces import read_spans
 from teachloop.environments.base import normalize_question
+from teachloop.environments.reasoning_gym import DEFAULT_SKILLS
 
 
 def test_run_directory_holds_every_artifact(finished_run: Path) -> None:

@@ -1,4 +1,5 @@
 import pytest
+
 from teachloop.evals.metrics import ItemResult, summarize, wilson_interval
 
 

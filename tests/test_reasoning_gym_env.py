@@ -1,6 +1,7 @@
 import re
 
 import pytest
+
 from teachloop.core.errors import ConfigError
 from teachloop.core.registry import load_environment
 from teachloop.environments.base import Environment, TaskGenerator, normalize_question
@@ -16,7 +17,7 @@ from teachloop.environments.reasoning_gym import (
 
 
 def test_default_environment_is_registered_and_has_five_learnable_skills() -> None:
-    env = load_environment("arith-mix")
+    env = load_environment("reasoning-basics")
     assert isinstance(env, Environment) and isinstance(env, TaskGenerator)
     assert len(env.skills) >= 5
     assert {s.name for s in env.skills} == {s.skill_name for s in DEFAULT_SKILLS}

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 from helpers import cli_env, teachloop, tiny_run_args
-
 from teachloop.agents.selector import SelectedSample
 from teachloop.core.store import RunStore
 from teachloop.core.traces import read_spans

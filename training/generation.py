@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from teachloop.environments.base import Message
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from teachloop.environments.base import Message
 
 
 def chat_text(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> str:
@@ -48,7 +49,7 @@ def generate(
         enc = {k: v.to(device) for k, v in enc.items()}
         if sample:
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator_seed)))
-        result = model.generate(
+        result = model.generate(  # type: ignore[operator]
             **enc,
             max_new_tokens=max_new_tokens,
             do_sample=sample,

@@ -14,10 +14,11 @@ import torch
 from datasets import Dataset
 from peft import LoraConfig
 from transformers import PrinterCallback
+from trl import SFTConfig, SFTTrainer
+
 from teachloop.core.config import TrainConfig
 from teachloop.core.files import atomic_dir
 from teachloop.training.student import load_student
-from trl import SFTConfig, SFTTrainer
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class AnswerOnlySFTTrainer(SFTTrainer):
     the same loss at half the cost on any device.
     """
 
-    def compute_loss(  # type: ignore[override]
+    def compute_loss(
         self,
         model: torch.nn.Module,
         inputs: dict[str, torch.Tensor],
@@ -115,7 +116,7 @@ def train_sft(
         )
         trainer.remove_callback(PrinterCallback)  # progress is the loop's to show, not print()'s
         result = trainer.train()
-        trainer.model.save_pretrained(tmp)
+        trainer.save_model(str(tmp))
         tokenizer.save_pretrained(tmp)
         _remove_trainer_dir(tmp / "trainer")
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}

@@ -98,9 +98,7 @@ def _convert_smollm2(out: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     # De-quantised weights are plain tensors already; drop the quantiser so the saved copy
     # loads as an ordinary model that TRL will train.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    model.quantization_method = None
+    vars(model).update(hf_quantizer=None, is_quantized=False, quantization_method=None)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = DEFAULT_STUDENT
@@ -143,7 +141,8 @@ def load_student(
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = _load_weights(path, dtype).to(device)
+    model = _load_weights(path, dtype)
+    model.to(device)  # type: ignore[arg-type]  # transformers' wrapped .to() confuses mypy
     model.eval()
     return model, tokenizer
 
@@ -156,9 +155,10 @@ def _load_weights(path: Path, dtype: torch.dtype) -> PreTrainedModel:
         return AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     from peft import PeftConfig, PeftModel
 
-    base_dir = Path(PeftConfig.from_pretrained(path).base_model_name_or_path or "")
+    base_dir = Path(PeftConfig.from_pretrained(str(path)).base_model_name_or_path or "")
     base = _load_weights(base_dir, dtype)
-    return PeftModel.from_pretrained(base, path).merge_and_unload()  # type: ignore[no-any-return]
+    merged: PreTrainedModel = PeftModel.from_pretrained(base, path).merge_and_unload()
+    return merged
 
 
 def copy_model(src: Path, dst: Path) -> None:
