@@ -197,11 +197,21 @@ DEFAULT_SKILLS: list[SkillSpec] = [
     SkillSpec(
         task="word_sequence_reversal",
         description="reverse a list of three words",
-        levels=[{"min_words": 2, "max_words": 2}, {"min_words": 3, "max_words": 3}, {"min_words": 4, "max_words": 5}],
+        levels=[
+            {"min_words": 2, "max_words": 2},
+            {"min_words": 3, "max_words": 3},
+            {"min_words": 4, "max_words": 5},
+        ],
         eval_level=1,
     ),
-    SkillSpec(task="aiw", description="Alice-in-Wonderland sibling counting ('how many sisters does her brother have?')"),
-    SkillSpec(task="family_relationships", description="name the relation between two people in a short family story"),
+    SkillSpec(
+        task="aiw",
+        description="Alice-in-Wonderland sibling counting ('how many sisters does her brother have?')",
+    ),
+    SkillSpec(
+        task="family_relationships",
+        description="name the relation between two people in a short family story",
+    ),
     SkillSpec(task="number_sequence", description="continue an integer sequence"),
 ]
 

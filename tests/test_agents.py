@@ -67,7 +67,7 @@ def test_deficit_policy_targets_weak_skills_but_keeps_a_floor() -> None:
 
 def test_scoring_flags_duplicates_contamination_and_bad_gold() -> None:
     env = default_environment()
-    tasks = env.generate("gcd", 6, 1, seed=5)
+    tasks = env.generate("aiw", 6, 0, seed=5)
     bad = tasks[0].model_copy(update={"skill": "not_a_skill", "id": ""})  # a generator bug
     trained = {normalize_question(tasks[1].question)}
     evals = {normalize_question(tasks[2].question)}
@@ -82,16 +82,16 @@ def test_scoring_flags_duplicates_contamination_and_bad_gold() -> None:
 
 def test_select_fills_allocations_with_replay() -> None:
     env = default_environment()
-    report = diagnose(summarize(0, "dev", _results(0, {"gcd": 0.0, "lcm": 0.0})), None, [])
-    skills = [s for s in env.skills if s.name in ("gcd", "lcm")]
+    report = diagnose(summarize(0, "dev", _results(0, {"aiw": 0.0, "number_sequence": 0.0})), None, [])
+    skills = [s for s in env.skills if s.name in ("aiw", "number_sequence")]
     plan = plan_round(report, skills, budget=20, policy="uniform", min_share=0.1)
-    fresh = [t for s in ("gcd", "lcm") for t in env.generate(s, 12, 1, seed=1)]
+    fresh = [t for s in ("aiw", "number_sequence") for t in env.generate(s, 12, 0, seed=1)]
     scored = score_candidates(env, fresh, set(), set())
-    pool = env.generate("gcd", 5, 1, seed=99)
+    pool = env.generate("aiw", 5, 0, seed=99)
     chosen = select(scored, plan, pool, replay_fraction=0.2, seed=0)
     assert len(chosen) == 20
     assert sum(c.origin == "replay" for c in chosen) == 2
-    assert {c.task.skill for c in chosen if c.origin == "replay"} == {"gcd"}
+    assert {c.task.skill for c in chosen if c.origin == "replay"} == {"aiw"}
     assert select(scored, plan, pool, 0.2, seed=0) == chosen
     rows = sft_rows(env, chosen)
     assert rows[0]["completion"] == [{"role": "assistant", "content": chosen[0].task.answer}]

@@ -35,13 +35,7 @@ def test_summary_reports_every_round(finished_run: Path) -> None:
     for r in summary["rounds"]:
         for split in ("dev", "test"):
             assert 0 <= r[split]["accuracy"] <= 1 and r[split]["n"] == 15
-            assert set(r[split]["skills"]) == {
-                "chain_sum",
-                "gcd",
-                "lcm",
-                "letter_counting",
-                "word_sequence_reversal",
-            }
+            assert set(r[split]["skills"]) == {s.skill_name for s in DEFAULT_SKILLS}
             low, high = r[split]["ci95"]
             assert low <= r[split]["accuracy"] <= high
         assert r["seconds"]["evaluate"] > 0
