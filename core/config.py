@@ -72,6 +72,7 @@ class StopConfig(_Section):
     target_accuracy: float | None = Field(None, ge=0, le=1, description="stop once dev accuracy reaches this")
     patience: int | None = Field(None, ge=1, description="stop after this many rounds without dev gain")
     max_minutes: float | None = Field(None, gt=0, description="stop starting rounds after this wall time")
+    max_samples: int | None = Field(None, ge=1, description="stop once this many samples were trained on")
 
 
 class RunConfig(_Section):

@@ -8,7 +8,6 @@ Things that cannot be checkpointed (environment, tracer, config) come from the r
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,8 +31,6 @@ from teachloop.evals.evaluate import answer_and_score
 from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
 from teachloop.training.sft import train_sft
 from teachloop.training.student import load_student
-
-log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, str, float | None], None]
 SPLITS: tuple[Split, ...] = ("dev", "test")
@@ -59,11 +56,6 @@ def _split_tasks(ctx: LoopContext, split: Split) -> list[Task]:
 
 def _eval_questions(ctx: LoopContext) -> set[str]:
     return {normalize_question(t.question) for s in SPLITS for t in _split_tasks(ctx, s)}
-
-
-def _latest(state: LoopState, split: Split) -> EvalSummary | None:
-    found = [e for e in state.get("evals", []) if e["split"] == split]
-    return EvalSummary.model_validate(found[-1]) if found else None
 
 
 def _plan(state: LoopState) -> Plan:
@@ -95,11 +87,14 @@ def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
         "tool", "student.generate", round=round_, inputs={s: len(t) for s, t in tasks.items()}
     ):
         results = answer_and_score(model, tokenizer, ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval)
-    n_dev = len(tasks["dev"])
+    parts: dict[Split, list[ItemResult]] = {
+        "dev": results[: len(tasks["dev"])],
+        "test": results[len(tasks["dev"]) :],
+    }
     summaries = []
-    for split, part in (("dev", results[:n_dev]), ("test", results[n_dev:])):
+    for split, part in parts.items():
         ctx.store.write_models(ctx.store.path(round_, f"eval_{split}.parquet"), part)
-        summaries.append(summarize(round_, split, part))  # type: ignore[arg-type]
+        summaries.append(summarize(round_, split, part))
     ctx.store.write_json(ctx.store.path(round_, "metrics.json"), {s.split: s.model_dump() for s in summaries})
     evals = [s.model_dump() for s in summaries]
     elapsed = sum(t["seconds"] for t in state.get("timings", []))
@@ -109,19 +104,10 @@ def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
 
 def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
-    current = _latest(state, "dev")
-    assert current is not None  # evaluate always runs first
-    previous = next(
-        (
-            EvalSummary.model_validate(e)
-            for e in state["evals"]
-            if e["split"] == "dev" and e["round"] == round_ - 1
-        ),
-        None,
-    )
+    dev = {e["round"]: EvalSummary.model_validate(e) for e in state["evals"] if e["split"] == "dev"}
     results = ctx.store.read_models(ctx.store.path(round_, "eval_dev.parquet"), ItemResult)
     with ctx.tracer.span("agent", "diagnoser.heuristic", round=round_) as sp:
-        report = diagnose(current, previous, [r for r in results if not r.solved])
+        report = diagnose(dev[round_], dev.get(round_ - 1), [r for r in results if not r.solved])
         sp.outputs = report.summary
     ctx.store.write_json(ctx.store.path(round_, "weakness.json"), report)
     return {}
@@ -237,6 +223,9 @@ def stop_reason(state: dict[str, Any], config: RunConfig, elapsed: float) -> str
             return f"no dev gain for {stop.patience} round(s)"
     if stop.max_minutes is not None and elapsed >= stop.max_minutes * 60:
         return f"time budget of {stop.max_minutes:g} min spent"
+    trained = sum(s["selected"] for s in state.get("samples", []))
+    if stop.max_samples is not None and trained >= stop.max_samples:
+        return f"data budget of {stop.max_samples} samples spent"
     return None
 
 
