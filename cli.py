@@ -121,7 +121,7 @@ def run(
     env_option: Annotated[list[str], typer.Option("--env-option", help="environment option key=value")] = [],  # noqa: B006
     student: Annotated[str | None, typer.Option(help="student alias or local model directory")] = None,
     rounds: Annotated[int | None, typer.Option(help="training rounds")] = None,
-    policy: Annotated[str | None, typer.Option(help="deficit or uniform")] = None,
+    policy: Annotated[str | None, typer.Option(help="deficit, uniform or bandit")] = None,
     samples_per_round: Annotated[int | None, typer.Option(help="training samples made per round")] = None,
     seed: Annotated[int | None, typer.Option(help="seed for splits, data and training")] = None,
     run_dir: Annotated[

@@ -2,8 +2,14 @@
 
 Policies:
 - ``uniform``: the same share for every skill (the baseline any targeting must beat);
-- ``deficit``: shares proportional to 1 - dev accuracy, with a floor (``min_share``) so a skill
-  the student has learnt keeps being rehearsed instead of being forgotten in the next round.
+- ``deficit``: shares proportional to 1 - dev accuracy;
+- ``bandit``: learning progress — shares proportional to how far each skill's dev accuracy moved
+  per training example in the last round (up or down: a skill being forgotten needs data as
+  much as one being learnt), with a share of the unsolved part kept for exploration, so that a
+  skill that has not been tried enough is not written off. Its first round, with no progress
+  measured yet, is uniform.
+Targeted policies keep a floor (``min_share``) per skill so a skill the student has learnt keeps
+being rehearsed instead of being forgotten in the next round.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.agents.diagnoser import WeaknessReport
+from teachloop.agents.diagnoser import SkillWeakness, WeaknessReport
 from teachloop.core.config import Policy
 from teachloop.environments.base import Skill
 
@@ -56,40 +62,84 @@ def split_budget(weights: dict[str, float], budget: int) -> dict[str, int]:
     return shares
 
 
-def policy_weights(report: WeaknessReport, policy: Policy, min_share: float) -> dict[str, float]:
+#: Part of the bandit's weight given to the deficit, so unmeasured or stalled skills are re-tried.
+EXPLORATION = 0.2
+
+
+def _floored(raw: dict[str, float], min_share: float) -> dict[str, float]:
+    """Normalise ``raw`` to shares, each at least ``min_share`` (uniform if all are zero)."""
+    total = sum(raw.values())
+    if total <= 0:
+        return {n: 1.0 for n in raw}
+    floor = min(min_share, 1.0 / len(raw))
+    spread = 1.0 - floor * len(raw)
+    return {n: floor + spread * v / total for n, v in raw.items()}
+
+
+def learning_progress(report: WeaknessReport, previous: Plan | None) -> dict[str, float] | None:
+    """Absolute dev accuracy change per 100 training examples of the last round, per skill."""
+    if previous is None or any(w.change is None for w in report.skills):
+        return None
+    given = {a.skill: a.n for a in previous.allocations}
+    return {w.skill: 100 * abs(w.change or 0.0) / max(given.get(w.skill, 0), 1) for w in report.skills}
+
+
+def policy_weights(
+    report: WeaknessReport, policy: Policy, min_share: float, previous: Plan | None = None
+) -> dict[str, float]:
     names = [w.skill for w in report.skills]
     if policy == "uniform":
         return {n: 1.0 for n in names}
-    deficits = {w.skill: w.deficit for w in report.skills}
-    floor = min(min_share, 1.0 / len(names))
-    spread = 1.0 - floor * len(names)
-    total = sum(deficits.values())
-    if total <= 0:
+    if policy == "deficit":
+        return _floored({w.skill: w.deficit for w in report.skills}, min_share)
+    progress = learning_progress(report, previous)
+    if progress is None:
         return {n: 1.0 for n in names}
-    return {n: floor + spread * deficits[n] / total for n in names}
+    total = sum(progress.values()) or 1.0
+    deficit_total = sum(w.deficit for w in report.skills) or 1.0
+    raw = {
+        w.skill: (1 - EXPLORATION) * progress[w.skill] / total + EXPLORATION * w.deficit / deficit_total
+        for w in report.skills
+    }
+    return _floored(raw, min_share)
+
+
+def _reason(policy: Policy, weakness: SkillWeakness, progress: dict[str, float] | None) -> str:
+    if policy == "uniform":
+        return "uniform split"
+    reason = f"dev accuracy {weakness.accuracy:.0%} (deficit {weakness.deficit:.2f})"
+    if weakness.change is not None:
+        reason += f", {weakness.change:+.0%} since last round"
+    if policy == "bandit":
+        reason += (
+            f", progress {progress[weakness.skill]:.2f} points per 100 examples"
+            if progress
+            else ", no progress measured yet: uniform"
+        )
+    return reason
 
 
 def plan_round(
-    report: WeaknessReport, skills: list[Skill], budget: int, policy: Policy, min_share: float
+    report: WeaknessReport,
+    skills: list[Skill],
+    budget: int,
+    policy: Policy,
+    min_share: float,
+    previous: Plan | None = None,
 ) -> Plan:
+    """``previous`` is the last round's plan (the bandit needs what each skill was given)."""
     by_name = {s.name: s for s in skills}
-    weights = policy_weights(report, policy, min_share)
-    shares = split_budget(weights, budget)
+    shares = split_budget(policy_weights(report, policy, min_share, previous), budget)
+    progress = learning_progress(report, previous)
     allocations = []
     for weakness in report.skills:
         skill = by_name[weakness.skill]
-        if policy == "uniform":
-            reason = "uniform split"
-        else:
-            reason = f"dev accuracy {weakness.accuracy:.0%} (deficit {weakness.deficit:.2f})"
-            if weakness.change is not None:
-                reason += f", {weakness.change:+.0%} since last round"
         allocations.append(
             Allocation(
                 skill=skill.name,
                 n=shares[skill.name],
                 difficulty=skill.eval_difficulty,
-                reason=reason,
+                reason=_reason(policy, weakness, progress),
             )
         )
     return Plan(round=report.round + 1, policy=policy, budget=budget, allocations=allocations)

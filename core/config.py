@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from teachloop.core.errors import ConfigError
 
-Policy = Literal["deficit", "uniform"]
+Policy = Literal["deficit", "uniform", "bandit"]
 
 
 class _Section(BaseModel):

@@ -118,8 +118,9 @@ def plan_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     report = ctx.store.read_json(ctx.store.path(round_, "weakness.json"), WeaknessReport)
     teacher = ctx.config.teacher
     with ctx.tracer.span("agent", f"planner.{ctx.config.policy}", round=round_ + 1) as sp:
+        previous = Plan.model_validate(state["plans"][-1]) if state.get("plans") else None
         plan = plan_round(
-            report, ctx.env.skills, teacher.samples_per_round, ctx.config.policy, teacher.min_share
+            report, ctx.env.skills, teacher.samples_per_round, ctx.config.policy, teacher.min_share, previous
         )
         sp.outputs = {a.skill: a.n for a in plan.allocations}
     ctx.store.write_json(ctx.store.path(plan.round, "plan.json"), plan)

@@ -96,3 +96,25 @@ def test_select_fills_allocations_with_replay() -> None:
     rows = sft_rows(env, chosen)
     assert rows[0]["completion"] == [{"role": "assistant", "content": chosen[0].task.answer}]
     assert rows[0]["prompt"][-1]["content"] == chosen[0].task.question
+
+
+def test_bandit_follows_learning_progress_and_starts_uniform() -> None:
+    before = summarize(0, "dev", _results(0, {"a": 0.0, "b": 0.0, "c": 0.0}))
+    first = plan_round(diagnose(before, None, []), SKILLS, budget=300, policy="bandit", min_share=0.1)
+    assert {a.n for a in first.allocations} == {100}
+    assert "no progress measured yet" in first.allocations[0].reason
+    # a moved 60 points, b 10, c not at all, each on 100 examples
+    after = summarize(1, "dev", _results(1, {"a": 0.6, "b": 0.1, "c": 0.0}))
+    second = plan_round(
+        diagnose(after, before, []), SKILLS, budget=300, policy="bandit", min_share=0.1, previous=first
+    )
+    n = {a.skill: a.n for a in second.allocations}
+    assert second.total == 300
+    assert n["a"] > n["b"] > n["c"] >= 30
+    assert "points per 100 examples" in second.allocations[0].reason
+    # forgetting counts as progress too: a skill that dropped gets data back
+    later = summarize(2, "dev", _results(2, {"a": 0.2, "b": 0.1, "c": 0.0}))
+    third = plan_round(
+        diagnose(later, after, []), SKILLS, budget=300, policy="bandit", min_share=0.1, previous=second
+    )
+    assert max(third.allocations, key=lambda a: a.n).skill == "a"

@@ -1,0 +1,211 @@
+"""Does targeted data teach the student more per example than undirected data?
+
+    python bench/policies.py                      # default preset: 3 rounds x 320 samples, seeds 0 1 2
+    python bench/policies.py --preset quick       # 2 rounds x 160 samples, seeds 0 1 (a few minutes)
+
+For each seed, every policy (uniform, deficit, bandit) runs the same loop on the default
+environment with the same student, data budget and splits; "none" is the untrained student
+(round 0, shared by all). Finished runs are reused, unfinished ones resumed, so the bench can be
+interrupted. Writes to --out: results.json, results.md (tables) and accuracy.png (test accuracy
+against training examples used, with 95% bootstrap intervals).
+
+Statistics: test items are the same for every policy of a seed, so policies are compared item
+by item. Intervals come from a stratified bootstrap that resamples test items within each seed
+(2,000 resamples) and averages over seeds; they cover the finite test set, while the spread
+between seeds is shown separately. Negative flips are test items right after one round and
+wrong after the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {"rounds": 3, "samples": 320, "seeds": [0, 1, 2], "dev": 24, "test": 40},
+    "quick": {"rounds": 2, "samples": 160, "seeds": [0, 1], "dev": 12, "test": 24},
+}
+POLICIES = ["uniform", "deficit", "bandit"]
+BOOTSTRAP = 2000
+
+
+def run(policy: str, seed: int, preset: dict[str, Any], out: Path) -> Path:
+    run_dir = out / f"{policy}-seed{seed}"
+    summary = run_dir / "summary.json"
+    if summary.exists() and json.loads(summary.read_text())["status"] == "complete":
+        return run_dir
+    cmd = [sys.executable, "-m", "teachloop"]
+    if (run_dir / "config.yaml").exists():
+        cmd += ["resume", str(run_dir)]
+    else:
+        cmd += [
+            "run", "--policy", policy, "--seed", str(seed), "--rounds", str(preset["rounds"]),
+            "--samples-per-round", str(preset["samples"]), "--run-dir", str(run_dir),
+            "--set", f"eval.dev_per_skill={preset['dev']}", "--set", f"eval.test_per_skill={preset['test']}",
+            "--student", preset["student"],
+        ]  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{policy} seed {seed}: {' '.join(cmd[3:])}", file=sys.stderr, flush=True)
+    with open(out / f"{policy}-seed{seed}.log", "a") as log:
+        subprocess.run(cmd, check=True, stdout=log, stderr=log)
+    return run_dir
+
+
+def solved(run_dir: Path, round_: int) -> dict[str, tuple[str, bool]]:
+    """task id -> (skill, solved) for a round's test split."""
+    rows = pq.read_table(run_dir / "rounds" / str(round_) / "eval_test.parquet").to_pylist()
+    return {r["task_id"]: (r["skill"], r["reward"] >= 1.0) for r in rows}
+
+
+def examples_used(run_dir: Path) -> list[int]:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    used, total = [], 0
+    for r in summary["rounds"]:
+        total += r.get("samples", {}).get("selected", 0)
+        used.append(total)
+    return used
+
+
+def bootstrap_mean(per_seed: list[np.ndarray], rng: np.random.Generator) -> tuple[float, float, float]:
+    """Mean over seeds of the item mean, with a 95% interval resampling items within seeds."""
+    point = float(np.mean([a.mean() for a in per_seed]))
+    draws = np.mean([a[rng.integers(0, len(a), (BOOTSTRAP, len(a)))].mean(axis=1) for a in per_seed], axis=0)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return point, float(low), float(high)
+
+
+def analyse(runs: dict[tuple[str, int], Path], preset: dict[str, Any]) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    seeds, rounds = preset["seeds"], preset["rounds"]
+    ids = {s: sorted(solved(runs[("uniform", s)], 0)) for s in seeds}
+    correct = {  # (policy, seed, round) -> 0/1 array over that seed's test items, in a fixed order
+        (p, s, k): np.array([solved(runs[(p, s)], k)[i][1] for i in ids[s]], dtype=float)
+        for p in POLICIES for s in seeds for k in range(rounds + 1)
+    }  # fmt: skip
+    skills = {s: [solved(runs[("uniform", s)], 0)[i][0] for i in ids[s]] for s in seeds}
+    out: dict[str, Any] = {
+        "preset": preset,
+        "curves": {},
+        "vs_uniform": {},
+        "skills": {},
+        "flips": {},
+        "seeds": {},
+    }
+    out["curves"]["none"] = [
+        {"examples": 0, **dict(zip(("accuracy", "low", "high"), bootstrap_mean([correct[("uniform", s, 0)] for s in seeds], rng), strict=True))}
+    ]  # fmt: skip
+    for p in POLICIES:
+        used = np.mean([examples_used(runs[(p, s)]) for s in seeds], axis=0)
+        out["curves"][p] = []
+        for k in range(rounds + 1):
+            acc, low, high = bootstrap_mean([correct[(p, s, k)] for s in seeds], rng)
+            out["curves"][p].append(
+                {"round": k, "examples": float(used[k]), "accuracy": acc, "low": low, "high": high}
+            )
+        out["seeds"][p] = [float(correct[(p, s, rounds)].mean()) for s in seeds]
+        out["flips"][p] = [
+            float(np.mean([((correct[(p, s, k - 1)] == 1) & (correct[(p, s, k)] == 0)).sum() for s in seeds]))
+            for k in range(1, rounds + 1)
+        ]
+        out["skills"][p] = {
+            skill: float(
+                np.mean([correct[(p, s, rounds)][np.array(skills[s]) == skill].mean() for s in seeds])
+            )
+            for skill in sorted(set(skills[seeds[0]]))
+        }
+        if p != "uniform":
+            diffs = [correct[(p, s, k)] - correct[("uniform", s, k)] for s in seeds for k in [rounds]]
+            diff, low, high = bootstrap_mean(diffs, rng)
+            out["vs_uniform"][p] = {"difference": diff, "low": low, "high": high}
+    return out
+
+
+def markdown(result: dict[str, Any]) -> str:
+    preset = result["preset"]
+    lines = [
+        f"Preset: {preset['rounds']} rounds x {preset['samples']} samples, seeds {preset['seeds']}, "
+        f"{preset['test']} test items per skill.",
+        "",
+        "| policy | "
+        + " | ".join(f"round {k}" for k in range(preset["rounds"] + 1))
+        + " | final, per seed |",
+        "|---" * (preset["rounds"] + 3) + "|",
+    ]
+    for p in POLICIES:
+        cells = [
+            f"{100 * c['accuracy']:.1f} [{100 * c['low']:.1f}, {100 * c['high']:.1f}] @{c['examples']:.0f}"
+            for c in result["curves"][p]
+        ]
+        seeds = ", ".join(f"{100 * a:.1f}" for a in result["seeds"][p])
+        lines.append(f"| {p} | " + " | ".join(cells) + f" | {seeds} |")
+    none = result["curves"]["none"][0]
+    lines += [
+        "",
+        f"No training: {100 * none['accuracy']:.1f}% [{100 * none['low']:.1f}, {100 * none['high']:.1f}].",
+        "",
+    ]
+    lines += ["| targeted - uniform, last round | difference (points) | 95% interval |", "|---|---|---|"]
+    for p, d in result["vs_uniform"].items():
+        lines.append(
+            f"| {p} | {100 * d['difference']:+.1f} | [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] |"
+        )
+    skills = sorted(next(iter(result["skills"].values())))
+    lines += ["", "| policy | " + " | ".join(skills) + " |", "|---" * (len(skills) + 1) + "|"]
+    for p in POLICIES:
+        lines.append(f"| {p} | " + " | ".join(f"{100 * result['skills'][p][s]:.0f}" for s in skills) + " |")
+    lines += ["", "| policy | negative flips per round (mean over seeds) |", "|---|---|"]
+    for p in POLICIES:
+        lines.append(f"| {p} | " + ", ".join(f"{f:.1f}" for f in result["flips"][p]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    none = result["curves"]["none"][0]
+    ax.axhline(100 * none["accuracy"], color="grey", linestyle=":", label="no training")
+    for p in POLICIES:
+        c = result["curves"][p]
+        x = [e["examples"] for e in c]
+        ax.plot(x, [100 * e["accuracy"] for e in c], marker="o", label=p)
+        ax.fill_between(x, [100 * e["low"] for e in c], [100 * e["high"] for e in c], alpha=0.2)
+    ax.set_xlabel("training examples used")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Default environment, mean over seeds (95% bootstrap interval)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
+    parser.add_argument("--seeds", type=int, nargs="+", help="override the preset's seeds")
+    parser.add_argument("--student", default="smollm2-135m-instruct", help="student alias or model dir")
+    parser.add_argument("--out", type=Path, help="default runs/bench-policies-<preset>")
+    args = parser.parse_args()
+    preset = dict(PRESETS[args.preset], student=args.student, **({"seeds": args.seeds} if args.seeds else {}))
+    out = args.out or Path(f"runs/bench-policies-{args.preset}")
+    runs = {(p, s): run(p, s, preset, out) for s in preset["seeds"] for p in POLICIES}
+    result = analyse(runs, preset)
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    (out / "results.md").write_text(markdown(result))
+    plot(result, out / "accuracy.png")
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
