@@ -36,7 +36,9 @@ _SECRET_TEXT = re.compile(
     )
 )
 #: ``Authorization`` header values: the scheme stays readable, the credential goes.
-_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=\-]{8,}")
+_AUTH_SCHEME = re.compile(
+    r"\b([Bb]earer|BEARER)\s+[A-Za-z0-9._~+/=\-]{8,}|\b(Basic)\s+(?=[A-Za-z+/]*[0-9=])[A-Za-z0-9+/]{12,}=*"
+)
 
 #: ``api_key=abc``, ``"password": "abc"``, ``token: abc`` inside free text (URLs, error messages).
 _SECRET_PAIR = re.compile(
@@ -53,7 +55,7 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     text = _SECRET_TEXT.sub(REDACTED, text)
-    text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1) or m.group(2)} {REDACTED}", text)
     return _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 
 

@@ -110,11 +110,12 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
         if values and not snapshot.next:
             return write_summary(store, values, config)  # type: ignore[arg-type]
         start_input: dict[str, Any] | None = None if values else {}
-        with tracer.span("run", "loop", inputs={"resumed": bool(values)}):
+        with tracer.span("run", "loop", inputs={"resumed": bool(values)}) as sp:
             for values in graph.stream(
                 start_input, run_config, context=context, stream_mode="values", durability="sync"
             ):  # type: ignore[call-overload]  # langgraph types stream(context=...) as None
                 write_summary(store, values, config)  # type: ignore[arg-type]
+            sp.outputs = {"round": values.get("round"), "stop_reason": values.get("stop_reason")}
         return write_summary(store, values, config)  # type: ignore[arg-type]
 
 
