@@ -151,7 +151,9 @@ def _planned_round(run: RunData, round_: int | None) -> int:
     planned = [r for r in run.round_numbers() if run.store.path(r, "plan.json").is_file()]
     if round_ is None:
         if not planned:
-            raise ConfigError(f"{run.root} has no plan yet (the first plan is made after round 0's evaluation)")
+            raise ConfigError(
+                f"{run.root} has no plan yet (the first plan is made after round 0's evaluation)"
+            )
         return planned[-1]
     if round_ not in planned:
         have = ", ".join(map(str, planned)) or "none"
@@ -247,7 +249,11 @@ def _diff_text(pieces: list[DiffPiece]) -> Text:
 def _flags(s: Sample) -> str:
     flags = [
         name
-        for name, value in (("unverified", s.verified is False), ("dup", s.duplicate), ("contam", s.contaminated))
+        for name, value in (
+            ("unverified", s.verified is False),
+            ("dup", s.duplicate),
+            ("contam", s.contaminated),
+        )
         if value
     ]
     return ",".join(flags) or ("ok" if s.verified else "-")
@@ -263,8 +269,12 @@ def samples(
     kept: Annotated[
         bool | None, typer.Option("--kept/--dropped", help="only samples kept for training, or only dropped")
     ] = None,
-    origin: Annotated[str | None, typer.Option(help="only kept samples of this origin: new or replay")] = None,
-    source: Annotated[str | None, typer.Option(help="only samples made by this source, e.g. environment")] = None,
+    origin: Annotated[
+        str | None, typer.Option(help="only kept samples of this origin: new or replay")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="only samples made by this source, e.g. environment")
+    ] = None,
     revised: Annotated[
         bool | None, typer.Option("--revised/--unrevised", help="only revised samples, or only unrevised")
     ] = None,
@@ -275,7 +285,9 @@ def samples(
     """Training candidates with their scores; revised ones as a diff against their original text."""
     run = _run(ctx)
     if round_ is not None and round_ not in run.round_numbers():
-        raise ConfigError(f"{run.root} has no round {round_}; rounds: {', '.join(map(str, run.round_numbers()))}")
+        raise ConfigError(
+            f"{run.root} has no round {round_}; rounds: {', '.join(map(str, run.round_numbers()))}"
+        )
     if origin is not None and origin not in ("new", "replay"):
         raise ConfigError(f"--origin must be new or replay, not {origin!r}")
     everything = run.all_samples([round_] if round_ is not None else None)
@@ -302,7 +314,9 @@ def samples(
     out.print(table)
     revised_shown = [s for s in shown if s.revised]
     if revised_shown and not full:
-        out.print(f"revised samples ({len(revised_shown)}): red struck = original, green underlined = revision")
+        out.print(
+            f"revised samples ({len(revised_shown)}): red struck = original, green underlined = revision"
+        )
         for s in revised_shown:
             diff = s.diff() or {}
             out.print(Text(f"round {s.round} · {s.skill} · {s.task_id}", style="bold"))
@@ -365,7 +379,9 @@ def trace(
     out.print(tree)
     errors = sum(s.status != "ok" for s in spans if round_ is None or s.round == round_)
     total = sum(r.span.seconds for r in roots)
-    out.print(f"{sum(1 for r in roots for _ in r.walk())} spans, {total:.1f}s in top-level spans, {errors} errors")
+    out.print(
+        f"{sum(1 for r in roots for _ in r.walk())} spans, {total:.1f}s in top-level spans, {errors} errors"
+    )
 
 
 # -- report -------------------------------------------------------------------------------------

@@ -144,7 +144,9 @@ class RunData:
         return path if path.is_file() else None
 
     def round(self, round_: int) -> RoundData:
-        entry = next((r for r in self.summary.get("rounds", []) if r.get("round") == round_), {})
+        entry: dict[str, Any] = next(
+            (r for r in self.summary.get("rounds", []) if r.get("round") == round_), {}
+        )
         evals = {}
         if metrics := self._file(round_, "metrics.json"):
             evals = {k: EvalSummary.model_validate(v) for k, v in json.loads(metrics.read_text()).items()}
@@ -174,7 +176,10 @@ class RunData:
 
     def samples(self, round_: int) -> list[Sample]:
         """A round's candidates (scored, or only generated if scoring has not run) and its replays."""
-        tables = {name: self._rows(round_, f"{name}.parquet") for name in ("generated", "revised", "scored", "selected")}
+        tables = {
+            name: self._rows(round_, f"{name}.parquet")
+            for name in ("generated", "revised", "scored", "selected")
+        }
         originals: dict[str, dict[str, str]] = {}
         for rows in tables.values():
             for row in rows:
@@ -216,7 +221,7 @@ class RunData:
             **scores,
             extra_scores=extra,
             kept=task_id in kept,
-            origin=kept.get(task_id),  # type: ignore[arg-type]
+            origin=kept.get(task_id),
             **{**_originals(row), **originals.get(task_id, {})},
         )
 
@@ -263,7 +268,7 @@ def trace_tree(spans: list[Span], round_: int | None = None) -> list[TraceNode]:
     """The spans of one round (or all) as trees; a span whose parent is not shown is a root."""
     chosen = [s for s in spans if round_ is None or s.round == round_]
     nodes = {s.id: TraceNode(span=s) for s in chosen}
-    roots = []
+    roots: list[TraceNode] = []
     for s in sorted(chosen, key=lambda s: s.start):
         parent = nodes.get(s.parent_id) if s.parent_id else None
         (parent.children if parent else roots).append(nodes[s.id])

@@ -34,4 +34,3 @@ def word_diff(before: str, after: str) -> list[DiffPiece]:
         if j2 > j1:
             pieces.append(DiffPiece(op="insert", text="".join(b[j1:j2])))
     return pieces
-
