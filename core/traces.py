@@ -36,12 +36,14 @@ log = logging.getLogger(__name__)
 
 SpanKind = Literal["run", "node", "agent", "llm", "tool"]
 #: Limits that keep a span row small: characters per string, items per list, keys per mapping,
-#: nesting depth, and characters of a whole field (a last resort; the JSON may then be cut).
+#: nesting depth, and characters of a whole field. A value whose JSON is still longer than a
+#: field's limit is shrunk again with tighter limits; cutting the JSON itself is the last resort.
 MAX_STRING_CHARS = 2000
 MAX_ITEMS = 25
 MAX_KEYS = 60
 MAX_DEPTH = 6
 MAX_FIELD_CHARS = 16000
+_TIGHTER = ((500, 10), (120, 5), (40, 3))
 
 
 @dataclass(frozen=True)
@@ -80,35 +82,37 @@ def _clip_text(text: str, limit: int) -> str:
     return text[:limit] + f"... [{len(text) - limit} more chars]"
 
 
-def _shrink(value: Any, depth: int = 0) -> Any:
-    """A JSON-safe, bounded, redacted copy of ``value``."""
+def _shrink(value: Any, chars: int = MAX_STRING_CHARS, items: int = MAX_ITEMS, depth: int = 0) -> Any:
+    """A JSON-safe, redacted copy of ``value`` with at most ``chars`` per string, ``items`` per list."""
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
         # Redact before clipping, so a secret cut at the limit is still recognised whole.
-        return _clip_text(redact_text(value[: MAX_STRING_CHARS + 256]), MAX_STRING_CHARS)
+        return _clip_text(redact_text(value[: chars + 256]), chars)
     if isinstance(value, bytes | bytearray):
         return f"<{len(value)} bytes>"
     if depth >= MAX_DEPTH:
-        return _shrink(str(value), depth)
+        return _shrink(str(value), chars, items, depth)
     if isinstance(value, Mapping):
-        items = list(value.items())
+        pairs = list(value.items())
         out = {
-            str(k): REDACTED if isinstance(v, str) and v and is_secret_key(str(k)) else _shrink(v, depth + 1)
-            for k, v in items[:MAX_KEYS]
+            str(k): REDACTED
+            if isinstance(v, str) and v and is_secret_key(str(k))
+            else _shrink(v, chars, items, depth + 1)
+            for k, v in pairs[:MAX_KEYS]
         }
-        if len(items) > MAX_KEYS:
-            out["..."] = f"{len(items) - MAX_KEYS} more keys"
+        if len(pairs) > MAX_KEYS:
+            out["..."] = f"{len(pairs) - MAX_KEYS} more keys"
         return out
     if isinstance(value, Sequence | set | frozenset):
         seq = list(value)
-        kept = [_shrink(v, depth + 1) for v in seq[:MAX_ITEMS]]
-        if len(seq) > MAX_ITEMS:
-            kept.append(f"... {len(seq) - MAX_ITEMS} more items")
+        kept = [_shrink(v, chars, items, depth + 1) for v in seq[:items]]
+        if len(seq) > items:
+            kept.append(f"... {len(seq) - items} more items")
         return kept
-    return _shrink(str(value), depth)
+    return _shrink(str(value), chars, items, depth)
 
 
 def encode(value: Any) -> str | None:
@@ -116,6 +120,10 @@ def encode(value: Any) -> str | None:
     if value is None:
         return None
     text = json.dumps(_shrink(value), ensure_ascii=False, default=str)
+    for chars, items in _TIGHTER:
+        if len(text) <= MAX_FIELD_CHARS:
+            return text
+        text = json.dumps(_shrink(value, chars, items), ensure_ascii=False, default=str)
     return _clip_text(text, MAX_FIELD_CHARS)
 
 
