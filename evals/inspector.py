@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
+from typer.core import TyperGroup
 
 from teachloop.core.errors import ConfigError
 
@@ -29,7 +30,21 @@ if TYPE_CHECKING:
 # Reading a run needs pyarrow and datasets (a second to import): loaded when a view runs, so the
 # rest of the command line stays quick.
 
+
+class _DefaultView(TyperGroup):
+    """``inspect RUN_DIR`` and ``inspect RUN_DIR --json`` mean ``inspect RUN_DIR rounds ...``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: typer's vendored click Context
+        first = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+        if first is not None:
+            rest = args[first + 1 :]
+            if not rest or (rest[0].startswith("-") and rest[0] not in ctx.help_option_names):
+                args = [*args[: first + 1], "rounds", *rest]
+        return super().parse_args(ctx, args)
+
+
 inspect_app = typer.Typer(
+    cls=_DefaultView,
     no_args_is_help=True,
     rich_markup_mode=None,
     help="Look inside a run: accuracy by round, diagnoses and plans, samples, traces.",
@@ -54,18 +69,12 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-@inspect_app.callback(invoke_without_command=True)
-def main(
-    ctx: typer.Context,
-    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
-    as_json: JsonOption = False,
-) -> None:
-    """Look inside a run. Without a view, shows the rounds view."""
+@inspect_app.callback()
+def main(ctx: typer.Context, run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+    """Look inside a run: RUN_DIR [rounds|plan|samples|trace] [--json]; rounds is the default view."""
     from teachloop.evals.rundata import RunData
 
-    ctx.obj = {"run": RunData(run_dir), "json": as_json}
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(rounds, ctx=ctx, as_json=as_json)
+    ctx.obj = {"run": RunData(run_dir)}
 
 
 # -- rounds -------------------------------------------------------------------------------------
@@ -117,7 +126,7 @@ def _metrics_table(rounds: list[RoundData], split: str) -> Table:
 def rounds(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Per-skill dev and test accuracy by round, samples made and kept, seconds per round."""
     run = _run(ctx)
-    if as_json or ctx.obj["json"]:
+    if as_json:
         _emit(rounds_json(run))
         return
     data = run.rounds()
@@ -176,7 +185,7 @@ def plan(ctx: typer.Context, round_: RoundOption = None, as_json: JsonOption = F
     """The weakness report a round's data was planned from (the round before's dev results), and the plan."""
     run = _run(ctx)
     k = _planned_round(run, round_)
-    if as_json or ctx.obj["json"]:
+    if as_json:
         _emit(plan_json(run, k))
         return
     weakness, plan_ = run.round(k - 1).weakness, run.round(k).plan
@@ -293,7 +302,7 @@ def samples(
     everything = run.all_samples([round_] if round_ is not None else None)
     chosen = filter_samples(everything, skill, min_score, max_score, kept, origin, source, revised)
     shown = chosen[:limit] if limit > 0 else chosen
-    if as_json or ctx.obj["json"]:
+    if as_json:
         _emit({"total": len(everything), "matched": len(chosen), "samples": [s.as_json() for s in shown]})
         return
     width = None if full else 60
@@ -364,7 +373,7 @@ def trace(
         have = sorted({s.round for s in spans if s.round is not None})
         raise ConfigError(f"no spans for round {round_}; rounds with spans: {', '.join(map(str, have))}")
     origin = min(s.start for s in spans)
-    if as_json or ctx.obj["json"]:
+    if as_json:
         _emit({"round": round_, "spans": [r.as_json(origin) for r in roots]})
         return
     tree = Tree(f"trace of {run.root}" + (f", round {round_}" if round_ is not None else ""))
