@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import pytest
 
+from helpers import teachloop, tiny_run_args
 from teachloop.core.redact import REDACTED, redact, redact_text
 from teachloop.core.traces import MAX_FIELD_CHARS, MAX_ITEMS, MAX_STRING_CHARS, Span, Tracer, read_spans
 
@@ -262,3 +263,21 @@ def test_spans_reach_an_otlp_http_collector(tmp_path: Path, collector: tuple[str
         pass
     tracer.close()  # flushes the batch to the collector
     assert sorted(exported_span_names(bodies)) == ["plan", "planner.deficit"]
+
+
+def test_a_run_configured_for_otlp_exports_its_spans(
+    tmp_path: Path, model_cache: Path, tiny_student: Path, collector: tuple[str, list[bytes]]
+) -> None:
+    """The runner wires the exporter from the config: a real (round-0 only) loop reaches the collector."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+    endpoint, bodies = collector
+    run_dir = tmp_path / "run"
+    args = tiny_run_args(model_cache, run_dir, rounds=0)
+    result = teachloop(
+        *args, "--set", f"tracing.otlp_endpoint={endpoint}", cwd=tmp_path, model_cache=model_cache
+    )
+    assert result.returncode == 0, result.stderr
+    names = exported_span_names(bodies)
+    stored = [s.name for s in read_spans(run_dir / "traces.sqlite")]
+    assert sorted(names) == sorted(stored)
+    assert {"loop", "setup", "evaluate", "student.generate"} <= set(names)
