@@ -24,7 +24,8 @@ from typer.core import TyperGroup
 from teachloop.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from teachloop.evals.rundata import RoundData, RunData, Sample
+    from teachloop.core.traces import Span
+    from teachloop.evals.rundata import RoundData, RunData, Sample, TraceNode
     from teachloop.evals.textdiff import DiffPiece
 
 # Reading a run needs pyarrow and datasets (a second to import): loaded when a view runs, so the
@@ -338,7 +339,7 @@ def samples(
 # -- trace --------------------------------------------------------------------------------------
 
 
-def _span_label(span: Any, origin: float) -> Text:
+def _span_label(span: Span, origin: float) -> Text:
     label = Text()
     label.append(f"{span.kind} ", style="dim")
     label.append(span.name, style="bold red" if span.status != "ok" else "bold")
@@ -378,7 +379,7 @@ def trace(
         return
     tree = Tree(f"trace of {run.root}" + (f", round {round_}" if round_ is not None else ""))
 
-    def add(branch: Tree, node: Any) -> None:
+    def add(branch: Tree, node: TraceNode) -> None:
         child = branch.add(_span_label(node.span, origin))
         for c in node.children:
             add(child, c)

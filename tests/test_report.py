@@ -129,3 +129,12 @@ def test_planted_script_in_model_output_stays_inert(finished_run: Path, tmp_path
     assert dom.count(escaped) >= 4  # question, answer, student's answer, diagnosis: shown as text
     assert html.escape(IMG_PAYLOAD, quote=False) in dom
     assert "<del>" in dom and "<ins>" in dom  # the planted revision is shown as a diff
+
+
+def test_a_run_that_has_not_evaluated_yet_still_gets_a_report(finished_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "fresh"
+    run.mkdir()
+    shutil.copy(finished_run / "config.yaml", run / "config.yaml")
+    page = render_report(RunData(run))
+    assert "teachloop run <code>fresh</code>" in page and "No spans recorded." in page
+    assert 'id="round-0"' not in page
