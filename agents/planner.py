@@ -33,6 +33,9 @@ class Allocation(BaseModel):
     difficulty: int
     trainer: Trainer = "sft"
     reason: str
+    focus: list[str] = Field(
+        default_factory=list, description="error patterns within the skill the new data should target"
+    )
 
 
 class Plan(BaseModel):
