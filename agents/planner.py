@@ -69,7 +69,7 @@ def split_budget(weights: dict[str, float], budget: int) -> dict[str, int]:
 EXPLORATION = 0.2
 
 
-def _floored(raw: dict[str, float], min_share: float) -> dict[str, float]:
+def floored(raw: dict[str, float], min_share: float) -> dict[str, float]:
     """Normalise ``raw`` to shares, each at least ``min_share`` (uniform if all are zero)."""
     total = sum(raw.values())
     if total <= 0:
@@ -94,7 +94,7 @@ def policy_weights(
     if policy == "uniform":
         return {n: 1.0 for n in names}
     if policy == "deficit":
-        return _floored({w.skill: w.deficit for w in report.skills}, min_share)
+        return floored({w.skill: w.deficit for w in report.skills}, min_share)
     progress = learning_progress(report, previous)
     if progress is None:
         return {n: 1.0 for n in names}
@@ -104,7 +104,7 @@ def policy_weights(
         w.skill: (1 - EXPLORATION) * progress[w.skill] / total + EXPLORATION * w.deficit / deficit_total
         for w in report.skills
     }
-    return _floored(raw, min_share)
+    return floored(raw, min_share)
 
 
 def _reason(policy: Policy, weakness: SkillWeakness, progress: dict[str, float] | None) -> str:
