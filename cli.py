@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from teachloop.core.errors import ConfigError, TeachloopError
+from teachloop.training.reviser_cli import reviser_app
 
 app = typer.Typer(
     add_completion=False,
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 envs_app = typer.Typer(no_args_is_help=True, help="List and show environments.")
 app.add_typer(envs_app, name="envs")
+app.add_typer(reviser_app, name="reviser")
 
 out = Console()
 err = Console(stderr=True)
@@ -124,6 +126,17 @@ def run(
     policy: Annotated[str | None, typer.Option(help="deficit, uniform or bandit")] = None,
     samples_per_round: Annotated[int | None, typer.Option(help="training samples made per round")] = None,
     seed: Annotated[int | None, typer.Option(help="seed for splits, data and training")] = None,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            help="brain of every agent role: heuristic or openai (openai also makes the policy llm "
+            "unless one is given); per role: --set teacher.brains.diagnoser=openai"
+        ),
+    ] = None,
+    teacher_base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint of the teacher LLM (default: OpenAI)")
+    ] = None,
+    teacher_model: Annotated[str | None, typer.Option(help="teacher model name")] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="where the run is written (default runs/<time>-<env>)")
     ] = None,
@@ -143,7 +156,17 @@ def run(
         overrides["env_options"] = _parse_pairs(env_option, "--env-option")
     if samples_per_round is not None:
         overrides.setdefault("teacher", {})["samples_per_round"] = samples_per_round
-    cfg = build_config(merge(base, overrides))
+    if teacher is not None:
+        overrides.setdefault("teacher", {})["brain"] = teacher
+    llm = {"base_url": teacher_base_url, "model": teacher_model}
+    if any(v is not None for v in llm.values()):
+        overrides.setdefault("teacher", {}).setdefault("llm", {}).update(
+            {k: v for k, v in llm.items() if v is not None}
+        )
+    merged = merge(base, overrides)
+    if teacher == "openai":
+        merged.setdefault("policy", "llm")
+    cfg = build_config(merged)
     _quiet_libraries()
     prepared = runner.prepare(cfg, run_dir)
     err.print(f"run directory: {prepared.store.root}")

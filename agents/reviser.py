@@ -67,6 +67,7 @@ class RevisionRecord(BaseModel):
     original_question: str
     original_solution: str
     original_answer: str
+    prompt: list[Message] = Field(default_factory=list, description="what the reviser was asked")
     revised_task_id: str | None = None
     revised_question: str | None = None
     revised_solution: str | None = None
@@ -203,11 +204,9 @@ async def revise(
             "original_solution": task.solution,
             "original_answer": task.answer,
         }
-        request = ChatRequest(
-            role="reviser",
-            messages=revision_prompt(task, reasons[task.id], skill, examples.get(task.skill, [])),
-            temperature=temperature,
-        )
+        messages = revision_prompt(task, reasons[task.id], skill, examples.get(task.skill, []))
+        record["prompt"] = messages
+        request = ChatRequest(role="reviser", messages=messages, temperature=temperature)
         rewrite = await session.ask(request, RevisionReply, round_=round_)
         if rewrite.value is None:
             return RevisionRecord(**record, error=rewrite.error or "no usable revision"), None

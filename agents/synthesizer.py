@@ -151,9 +151,8 @@ def synthesis_jobs(
         patterns = report.patterns_of(allocation.skill)
         named = [p for p in patterns if p.name in allocation.focus]
         severity = {"high": 0, "medium": 1, "low": 2}
-        foci: list[ErrorPattern | None] = (
-            named or sorted(patterns, key=lambda p: severity[p.severity]) or [None]
-        )
+        ranked = named or sorted(patterns, key=lambda p: severity[p.severity])
+        foci: list[ErrorPattern | None] = [*ranked] or [None]
         rng = random.Random(derived_seed(seed, plan.round, allocation.skill, "synthesis"))
         start = rng.randrange(len(settings.personas)) if settings.personas else 0
         examples = seed_examples(

@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 import openai
 from pydantic import BaseModel, ConfigDict
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
+from tenacity.wait import wait_exponential, wait_random
 
 from teachloop.core.config import LLMConfig, LLMRole
 from teachloop.core.errors import ConfigError
@@ -167,7 +167,7 @@ def resolve_endpoints(settings: LLMConfig, roles: list[LLMRole]) -> dict[LLMRole
 
 def read_keys(endpoints: dict[LLMRole, Endpoint]) -> dict[str, str]:
     """API keys by variable name, read from the environment; a local server may go without one."""
-    keys = {}
+    keys: dict[str, str] = {}
     for endpoint in endpoints.values():
         key = os.environ.get(endpoint.api_key_env, "")
         if not key and endpoint.base_url is None:
@@ -191,9 +191,9 @@ class Teacher:
         self._endpoints = resolve_endpoints(settings, roles)
         self._keys = read_keys(self._endpoints)
         self._usage: dict[str, RoleUsage] = {}
-        self._backoff = wait_exponential_jitter(
-            initial=settings.backoff_s, max=settings.backoff_max_s, jitter=settings.backoff_s
-        )
+        self._backoff = wait_exponential(
+            multiplier=settings.backoff_s, max=settings.backoff_max_s
+        ) + wait_random(0, settings.backoff_s)
 
     def __repr__(self) -> str:
         return f"Teacher(roles={sorted(self._endpoints)})"

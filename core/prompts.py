@@ -48,5 +48,5 @@ def render(name: str, **variables: Any) -> list[Message]:
         block = template.blocks.get(role)
         if block is not None:
             text = "".join(block(context)).strip()
-            messages.append(Message(role=role, content=text))  # type: ignore[arg-type]
+            messages.append(Message(role=role, content=text))
     return messages

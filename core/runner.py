@@ -20,6 +20,8 @@ from langchain_core.runnables import RunnableConfig
 
 from teachloop.core.config import RunConfig, build_config, load_config_file
 from teachloop.core.errors import RunDirError
+from teachloop.core.llm import Teacher, read_keys, resolve_endpoints
+from teachloop.core.llm_cache import ResponseCache
 from teachloop.core.registry import load_environment
 from teachloop.core.store import RunStore
 from teachloop.core.summary import build_summary, write_summary
@@ -51,6 +53,7 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
     """Validate everything a new run needs; writes nothing into the run directory."""
     root = (run_dir or default_run_dir(config)).expanduser()
     RunStore.check_creatable(root)
+    read_keys(resolve_endpoints(config.teacher.llm, config.llm_roles))
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     return PreparedRun(config=config, store=RunStore(root), env=env, base_student=base)
@@ -66,6 +69,7 @@ def load_run(run_dir: Path) -> PreparedRun:
     if not store.config_path.is_file():
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
     config = build_config(load_config_file(store.config_path))
+    read_keys(resolve_endpoints(config.teacher.llm, config.llm_roles))
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     return PreparedRun(config=config, store=store, env=env, base_student=base)
@@ -88,12 +92,32 @@ def _locked(store: RunStore) -> Iterator[None]:
         os.close(fd)
 
 
+@contextmanager
+def _teacher(config: RunConfig, store: RunStore, tracer: Tracer) -> Iterator[Teacher | None]:
+    """The run's LLM teacher, when any role thinks with one; its cache lives in the run dir by default."""
+    if not config.llm_roles:
+        yield None
+        return
+    settings = config.teacher.llm
+    cache = ResponseCache(settings.cache_path or store.root / "llm_cache.sqlite") if settings.cache else None
+    teacher = Teacher(settings, config.llm_roles, tracer, cache)
+    try:
+        yield teacher
+    finally:
+        teacher.close()
+
+
 def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, Any]:
     from teachloop.core.graph import compiled_graph
     from teachloop.core.nodes import LoopContext
 
     store, config = prepared.store, prepared.config
-    with _locked(store), Tracer(store.traces_db) as tracer, compiled_graph(store.state_db) as graph:
+    with (
+        _locked(store),
+        Tracer(store.traces_db) as tracer,
+        _teacher(config, store, tracer) as teacher,
+        compiled_graph(store.state_db) as graph,
+    ):
         context = LoopContext(
             config=config,
             store=store,
@@ -101,6 +125,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             tracer=tracer,
             base_student=prepared.base_student,
             progress=progress,
+            teacher=teacher,
         )
         run_config = RunnableConfig(
             configurable=THREAD["configurable"], recursion_limit=16 + 8 * (config.rounds + 1)

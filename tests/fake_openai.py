@@ -4,7 +4,8 @@ It answers ``POST /v1/chat/completions`` with whatever ``responder(request_body)
 assistant's content. A seeded share of requests gets a fault instead: HTTP 429, HTTP 500 (whose body
 echoes the request's Authorization header, as a careless proxy might, so key scrubbing is tested),
 a hang past the client's timeout, a response body that is broken JSON, or a well-formed response
-whose content is not the JSON the client asked for. Every request and fault is counted.
+whose content is not the JSON the client asked for. Like ``transformers serve DIR``, it can be
+pinned to one model name and answer 400 to any other. Every request and fault is counted.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ class FakeOpenAI:
         faults: tuple[str, ...] = FAULTS,
         hang_s: float = 2.0,
         seed: int = 0,
+        model: str | None = None,
     ) -> None:
         self.responder = responder
+        self.model = model
         self.latency_s = latency_s
         self.fault_rate = fault_rate
         self.faults = faults
@@ -104,6 +107,10 @@ class FakeOpenAI:
                         fake.in_flight -= 1
 
             def _answer(self, body: dict[str, Any], auth: str) -> None:
+                if fake.model is not None and body.get("model") != fake.model:
+                    message = f"Server is pinned to {fake.model!r}; requested {body.get('model')!r}."
+                    self._send(400, json.dumps({"detail": message}).encode())
+                    return
                 if fake.latency_s:
                     time.sleep(fake.latency_s)
                 fault = fake._pick_fault()
