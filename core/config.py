@@ -133,7 +133,7 @@ class SynthesisConfig(_Section):
         3, ge=1, le=20, description="independent teacher answers per task where no verifier can check it"
     )
     min_agreement: float = Field(
-        0.67, gt=0, le=1, description="share of those answers that must match the task's answer"
+        0.6, gt=0, le=1, description="share of those answers that must match the task's answer (0.6: 2 of 3)"
     )
     personas: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PERSONAS), description="voices the synthesizer writes in"
