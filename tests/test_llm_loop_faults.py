@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
@@ -171,6 +172,12 @@ def test_the_api_key_reaches_no_file_and_no_output(faulty_run: tuple[Path, Count
     assert any(p.name == "traces.sqlite" for p in files) and any(p.name == "llm_cache.sqlite" for p in files)
     for path in files:
         assert FAKE_KEY.encode() not in path.read_bytes(), path
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["policy"] == "llm" and config["teacher"]["brain"] == "openai"
+    assert (
+        config["teacher"]["llm"]["model"] == "scripted"
+        and config["teacher"]["llm"]["api_key_env"] == "OPENAI_API_KEY"
+    )
     assert FAKE_KEY not in output
     assert "[REDACTED]" in (run_dir / "traces.sqlite").read_bytes().decode("utf-8", "replace")
 
