@@ -50,6 +50,7 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # survives a killed process; no fsync per reply
         self._db.executescript(_SCHEMA)
 
     def get(self, key: str) -> CachedReply | None:

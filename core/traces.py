@@ -96,6 +96,9 @@ class Tracer:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a span survives the process being killed; no fsync per span (an LLM
+        # client writes one per request, and an fsync each stalled concurrent requests).
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:

@@ -23,6 +23,11 @@ Responder = Callable[[dict[str, Any]], str]
 FAULTS = ("429", "500", "hang", "broken_body", "malformed_content")
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the default of 5 refuses bursts of concurrent connections
+
+
 class FakeOpenAI:
     def __init__(
         self,
@@ -47,8 +52,7 @@ class FakeOpenAI:
         self.authorizations: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -89,6 +93,11 @@ class FakeOpenAI:
                     pass
 
             def do_GET(self) -> None:
+                if self.path.endswith("/stats"):
+                    with fake._lock:
+                        stats = {**fake.counts, "max_in_flight": fake.max_in_flight}
+                    self._send(200, json.dumps(stats).encode())
+                    return
                 self._send(200, b'{"status":"ok"}')
 
             def do_POST(self) -> None:
@@ -158,3 +167,20 @@ class FakeOpenAI:
                 self._send(200, json.dumps(reply).encode())
 
         return Handler
+
+
+def main() -> None:
+    """Serve fixed replies with a fixed latency in a process of its own (for benchmarks): prints the
+    base URL, then serves until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    server = FakeOpenAI(lambda body: "ok", latency_s=args.latency)
+    print(server.base_url, flush=True)
+    server._server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
