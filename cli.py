@@ -144,7 +144,7 @@ def run(
         list[str], typer.Option("--set", help="any config value, e.g. train.learning_rate=1e-4")
     ] = [],  # noqa: B006
 ) -> None:
-    """Run an improvement loop: evaluate, diagnose, plan, generate, score, select, train; repeat."""
+    """Run an improvement loop: evaluate, diagnose, plan, generate, revise, score, select, train; repeat."""
     from teachloop.core import runner
     from teachloop.core.config import build_config, load_config_file, merge
 
