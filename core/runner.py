@@ -20,8 +20,6 @@ from langchain_core.runnables import RunnableConfig
 
 from teachloop.core.config import RunConfig, build_config, load_config_file
 from teachloop.core.errors import RunDirError
-from teachloop.core.llm import Teacher, read_keys, resolve_endpoints
-from teachloop.core.llm_cache import ResponseCache
 from teachloop.core.registry import load_environment
 from teachloop.core.store import RunStore
 from teachloop.core.summary import build_summary, write_summary
@@ -30,9 +28,11 @@ from teachloop.environments.base import Environment
 from teachloop.training.student import resolve_student
 
 if TYPE_CHECKING:
+    from teachloop.core.llm import Teacher
     from teachloop.core.nodes import ProgressFn
 
-# The graph (torch, TRL) is imported only once a run really starts: bad input fails in a second.
+# The graph (torch, TRL) and the LLM client (openai) are imported only once they are needed: bad
+# input fails in a second.
 
 THREAD = RunnableConfig(configurable={"thread_id": "loop"})
 
@@ -53,7 +53,7 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
     """Validate everything a new run needs; writes nothing into the run directory."""
     root = (run_dir or default_run_dir(config)).expanduser()
     RunStore.check_creatable(root)
-    read_keys(resolve_endpoints(config.teacher.llm, config.llm_roles))
+    _check_teacher(config)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     return PreparedRun(config=config, store=RunStore(root), env=env, base_student=base)
@@ -64,12 +64,20 @@ def start(prepared: PreparedRun, progress: ProgressFn | None = None) -> dict[str
     return _execute(prepared, progress)
 
 
+def _check_teacher(config: RunConfig) -> None:
+    """Fail before anything is written when a role on the LLM has no model or no key."""
+    if config.llm_roles:
+        from teachloop.core.llm import read_keys, resolve_endpoints
+
+        read_keys(resolve_endpoints(config.teacher.llm, config.llm_roles))
+
+
 def load_run(run_dir: Path) -> PreparedRun:
     store = RunStore(run_dir)
     if not store.config_path.is_file():
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
     config = build_config(load_config_file(store.config_path))
-    read_keys(resolve_endpoints(config.teacher.llm, config.llm_roles))
+    _check_teacher(config)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     return PreparedRun(config=config, store=store, env=env, base_student=base)
@@ -98,6 +106,9 @@ def _teacher(config: RunConfig, store: RunStore, tracer: Tracer) -> Iterator[Tea
     if not config.llm_roles:
         yield None
         return
+    from teachloop.core.llm import Teacher
+    from teachloop.core.llm_cache import ResponseCache
+
     settings = config.teacher.llm
     cache = ResponseCache(settings.cache_path or store.root / "llm_cache.sqlite") if settings.cache else None
     teacher = Teacher(settings, config.llm_roles, tracer, cache)
