@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from teachloop.core.errors import ConfigError, TeachloopError
+from teachloop.evals.inspector import inspect_app, report_command
 from teachloop.training.reviser_cli import reviser_app
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ app = typer.Typer(
 )
 envs_app = typer.Typer(no_args_is_help=True, help="List and show environments.")
 app.add_typer(envs_app, name="envs")
+app.add_typer(inspect_app, name="inspect")
+app.command("report")(report_command)
 app.add_typer(reviser_app, name="reviser")
 
 out = Console()

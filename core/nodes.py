@@ -9,6 +9,7 @@ Things that cannot be checkpointed (environment, tracer, config) come from the r
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,23 +74,23 @@ def setup(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     cfg = ctx.config
     sizes = {"dev": cfg.eval.dev_per_skill, "test": cfg.eval.test_per_skill}
     for split in SPLITS:
-        with ctx.tracer.span(
-            "tool", f"{ctx.env.name}.tasks", round=0, inputs={"split": split, "n": sizes[split]}
-        ) as sp:
+        inputs = {"split": split, "n": sizes[split], "seed": cfg.seed}
+        with ctx.tracer.span("tool", f"{ctx.env.name}.tasks", inputs=inputs) as sp:
             tasks = ctx.env.tasks(split, sizes[split], cfg.seed)
-            sp.outputs = {"tasks": len(tasks)}
+            sp.outputs = {"tasks": len(tasks), "first": tasks[0].question if tasks else None}
         ctx.store.write_models(_split_path(ctx.store, split), tasks)
     return {"round": 0, "student": str(ctx.base_student), "stop_reason": None}
 
 
 def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
-    model, tokenizer = load_student(Path(state["student"]), dtype=getattr(torch, ctx.config.eval.dtype))
+    dtype = ctx.config.eval.dtype
+    with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": dtype}):
+        model, tokenizer = load_student(Path(state["student"]), dtype=getattr(torch, dtype))
     tasks = {s: _split_tasks(ctx, s) for s in SPLITS}
-    with ctx.tracer.span(
-        "tool", "student.generate", round=round_, inputs={s: len(t) for s, t in tasks.items()}
-    ):
-        results = answer_and_score(model, tokenizer, ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval)
+    results = answer_and_score(
+        model, tokenizer, ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
+    )
     parts: dict[Split, list[ItemResult]] = {
         "dev": results[: len(tasks["dev"])],
         "test": results[len(tasks["dev"]) :],
@@ -110,9 +111,20 @@ def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     dev = {e["round"]: EvalSummary.model_validate(e) for e in state["evals"] if e["split"] == "dev"}
     results = ctx.store.read_models(ctx.store.path(round_, "eval_dev.parquet"), ItemResult)
     failures = [r for r in results if not r.solved]
-    with ctx.tracer.span("agent", "diagnoser.heuristic", round=round_) as sp:
+    inputs = {
+        "dev_accuracy": {k: m.accuracy for k, m in dev[round_].skills.items()},
+        "failures": len(failures),
+        "compared_with_round": round_ - 1 if round_ - 1 in dev else None,
+    }
+    with ctx.tracer.span("agent", "diagnoser.heuristic", inputs=inputs) as sp:
         report = diagnose(dev[round_], dev.get(round_ - 1), failures)
-        sp.outputs = report.summary
+        sp.outputs = {
+            "summary": report.summary,
+            "skills": [
+                {"skill": w.skill, "accuracy": w.accuracy, "change": w.change, "severity": w.severity}
+                for w in report.skills
+            ],
+        }
     report = brains.llm_diagnosis(ctx, report, failures)
     ctx.store.write_json(ctx.store.path(round_, "weakness.json"), report)
     return brains.usage_update(ctx, round_, "diagnose")
@@ -126,7 +138,12 @@ def plan_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     if ctx.config.uses_llm("planner"):
         plan = brains.llm_planning(ctx, report, previous)
     else:
-        with ctx.tracer.span("agent", f"planner.{ctx.config.policy}", round=round_ + 1) as sp:
+        inputs = {
+            "weakness": report.summary,
+            "budget": teacher.samples_per_round,
+            "min_share": teacher.min_share,
+        }
+        with ctx.tracer.span("agent", f"planner.{ctx.config.policy}", inputs=inputs) as sp:
             plan = plan_round(
                 report,
                 ctx.env.skills,
@@ -135,7 +152,7 @@ def plan_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
                 teacher.min_share,
                 previous,
             )
-            sp.outputs = {a.skill: a.n for a in plan.allocations}
+            sp.outputs = [a.model_dump() for a in plan.allocations]
     ctx.store.write_json(ctx.store.path(plan.round, "plan.json"), plan)
     return {"plans": [plan.model_dump()], **brains.usage_update(ctx, plan.round, "plan")}
 
@@ -147,11 +164,15 @@ def generate_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     known |= {normalize_question(t.question) for t in written}
     tasks: list[Task] = []
     if isinstance(ctx.env, TaskGenerator) or not ctx.config.uses_llm("synthesizer"):
-        with ctx.tracer.span(
-            "tool", f"{ctx.env.name}.generate", round=plan.round, inputs={"planned": rest.total}
-        ) as sp:
-            tasks = generate_for_plan(ctx.env, rest, ctx.config.seed, ctx.config.teacher.oversample, known)
-            sp.outputs = {"generated": len(tasks)}
+        inputs = {
+            "planned": {a.skill: a.n for a in rest.allocations},
+            "oversample": ctx.config.teacher.oversample,
+        }
+        with ctx.tracer.span("agent", "engine.heuristic", inputs=inputs) as sp:
+            tasks = generate_for_plan(
+                ctx.env, rest, ctx.config.seed, ctx.config.teacher.oversample, known, ctx.tracer
+            )
+            sp.outputs = {"generated": len(tasks), "by_skill": dict(Counter(t.skill for t in tasks))}
     ctx.store.write_models(ctx.store.path(plan.round, "generated.parquet"), written + tasks)
     return brains.usage_update(ctx, plan.round, "generate")
 
@@ -182,15 +203,14 @@ def _selected_before(ctx: LoopContext, before_round: int) -> list[SelectedSample
 def score_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = _plan(state).round
     tasks = ctx.store.read_models(ctx.store.path(round_, "revised.parquet"), Task)
-    with ctx.tracer.span(
-        "tool", f"{ctx.env.name}.verify", round=round_, inputs={"candidates": len(tasks)}
-    ) as sp:
+    with ctx.tracer.span("tool", f"{ctx.env.name}.verify", inputs={"candidates": len(tasks)}) as sp:
         scored = score_candidates(ctx.env, tasks, _trained_questions(ctx, round_), _eval_questions(ctx))
         sp.outputs = {
             "usable": sum(s.usable for s in scored),
             "unverified": sum(not s.verified for s in scored),
             "duplicate": sum(s.duplicate for s in scored),
             "contaminated": sum(s.contaminated for s in scored),
+            "usable_by_skill": dict(Counter(s.task.skill for s in scored if s.usable)),
         }
     ctx.store.write_models(ctx.store.path(round_, "scored.parquet"), scored)
     return {}
@@ -200,7 +220,8 @@ def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     plan = _plan(state)
     scored = ctx.store.read_models(ctx.store.path(plan.round, "scored.parquet"), ScoredSample)
     replay_pool = [s.task for s in _selected_before(ctx, plan.round) if s.origin == "new"]
-    with ctx.tracer.span("agent", "selector", round=plan.round) as sp:
+    inputs = {"scored": len(scored), "replay_pool": len(replay_pool)}
+    with ctx.tracer.span("agent", "selector", inputs=inputs) as sp:
         chosen = select(
             scored,
             plan,
@@ -208,7 +229,11 @@ def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
             ctx.config.teacher.replay_fraction,
             derived_seed(ctx.config.seed, plan.round),
         )
-        sp.outputs = {"selected": len(chosen)}
+        sp.outputs = {
+            "selected": len(chosen),
+            "by_skill": dict(Counter(s.task.skill for s in chosen)),
+            "replayed": sum(s.origin == "replay" for s in chosen),
+        }
     ctx.store.write_models(ctx.store.path(plan.round, "selected.parquet"), chosen)
     ctx.store.write_rows(ctx.store.path(plan.round, "sft.parquet"), sft_rows(ctx.env, chosen))
     counts = {
@@ -227,8 +252,12 @@ def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     dataset = ctx.store.read_dataset(ctx.store.path(round_, "sft.parquet"))
     out = ctx.store.path(round_, "model")
     settings = ctx.config.train.for_round(round_)
-    inputs = {"rows": len(dataset), "learning_rate": settings.learning_rate}
-    with ctx.tracer.span("tool", "trl.SFTTrainer", round=round_, inputs=inputs) as sp:
+    inputs = {
+        "rows": len(dataset),
+        "student": state["student"],
+        **settings.model_dump(include={"learning_rate", "epochs", "batch_size", "lora", "lr_scheduler"}),
+    }
+    with ctx.tracer.span("tool", "trl.SFTTrainer", inputs=inputs) as sp:
         metrics = train_sft(
             Path(state["student"]), dataset, out, settings, seed=derived_seed(ctx.config.seed, round_)
         )
@@ -275,8 +304,9 @@ def as_graph_node(name: str, fn: NodeFn) -> GraphNode:
         if ctx.progress:
             ctx.progress(name, round_, "start", None)
         start = time.perf_counter()
-        with ctx.tracer.span("node", name, round=round_):
+        with ctx.tracer.span("node", name, round=round_) as sp:
             update = fn(state, ctx)
+            sp.outputs = update
         seconds = time.perf_counter() - start
         update["timings"] = [{"round": round_, "node": name, "seconds": round(seconds, 3)}]
         if ctx.progress:
