@@ -31,8 +31,11 @@ def train(
 ) -> None:
     """Fine-tune a reviser with TRL SFT on the revisions runs kept; serve it and set
     teacher.llm.endpoints.reviser to use it."""
+    from teachloop.cli import _quiet_libraries
     from teachloop.training.reviser import train_reviser
     from teachloop.training.student import resolve_student
+
+    _quiet_libraries()
 
     settings = TrainConfig(
         learning_rate=learning_rate,
