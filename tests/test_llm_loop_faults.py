@@ -2,7 +2,7 @@
 answers ~30% of requests with a fault (429, 500 echoing the API key, a hang past the timeout, a
 broken body, content that is not JSON): the round completes, every fault is counted in the traces,
 the teacher's work reaches the run's artifacts, no key reaches any file, and the kept revisions
-train a local reviser with TRL."""
+become the training rows of a local reviser."""
 
 from __future__ import annotations
 
@@ -16,13 +16,11 @@ from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
 from helpers import TINY_ARGS, cli_env, teachloop
-from teachloop.agents.reviser import RevisionRecord
-from teachloop.core.config import TrainConfig
-from teachloop.core.errors import ConfigError
+from teachloop.agents.reviser import RevisionRecord, RevisionReply
 from teachloop.core.store import RunStore
 from teachloop.core.traces import Span, read_spans
 from teachloop.environments.base import Task
-from teachloop.training.reviser import train_reviser
+from teachloop.training.reviser import reviser_rows, revision_records
 
 FAKE_KEY = "sk-planted-9f8e7d6c5b4a3210PLANT"
 TRANSIENT = ("429", "500", "hang", "broken_body")
@@ -185,23 +183,13 @@ def test_the_api_key_reaches_no_file_and_no_output(faulty_run: tuple[Path, Count
     assert "[REDACTED]" in (run_dir / "traces.sqlite").read_bytes().decode("utf-8", "replace")
 
 
-def test_kept_revisions_train_a_local_reviser(
-    faulty_run: tuple[Path, Counter[str], str], model_cache: Path, tiny_student: Path
-) -> None:
+def test_kept_revisions_become_reviser_training_rows(faulty_run: tuple[Path, Counter[str], str]) -> None:
+    """What ``teachloop reviser train`` trains on (its training is tested in test_reviser_train.py)."""
     run_dir, _, _ = faulty_run
-    out = run_dir.parent / "reviser"
-    result = teachloop(
-        "reviser", "train", str(run_dir), "--out", str(out), "--base", "tiny-random-llama",
-        "--model-cache", str(model_cache), "--epochs", "1", "--batch-size", "4",
-        cwd=run_dir.parent, model_cache=model_cache,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "trained a reviser on" in result.stdout and (out / "model.safetensors").is_file()
-    assert "Writing model shards" not in result.stderr  # library progress bars stay quiet
-    with pytest.raises(ConfigError, match="already exists"):
-        train_reviser([run_dir], tiny_student, out, TrainConfig())
-    empty = run_dir.parent / "no-revisions"
-    empty.mkdir()
-    (empty / "config.yaml").write_text((run_dir / "config.yaml").read_text())
-    with pytest.raises(ConfigError, match="no kept revisions"):
-        train_reviser([empty], tiny_student, run_dir.parent / "unused", TrainConfig())
+    records = revision_records([run_dir])
+    rows = reviser_rows(records)
+    assert len(rows) == sum(r.kept for r in records) > 0
+    for row, record in zip(rows, [r for r in records if r.kept], strict=True):
+        assert row["prompt"] == [m.model_dump() for m in record.prompt]
+        revision = RevisionReply.model_validate_json(row["completion"][0]["content"])
+        assert (revision.question, revision.answer) == (record.revised_question, record.revised_answer)
