@@ -78,6 +78,7 @@ def diagnosis_prompt(
                 "question": f.question,
                 "expected": f.answer,
                 "got": f.completion,
+                "feedback": f.feedback,
             }
             for f in failures
         ],

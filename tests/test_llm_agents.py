@@ -101,6 +101,9 @@ def test_every_prompt_renders_with_strict_undefined() -> None:
     assert [m.role for m in messages] == ["system", "user"]
     assert "[add-1] skill: add" in messages[1].content and "Student: I think 1" in messages[1].content
     assert "one of: add, reverse" in messages[1].content
+    assert "Verifier:" not in messages[1].content  # no feedback, no line
+    with_feedback = [failures[0].model_copy(update={"feedback": "expected 42, got 'I think 0'"})]
+    assert "Verifier: expected 42, got" in diagnosis_prompt(report, with_feedback, SKILLS)[1].content
 
 
 def test_diagnoser_reads_a_bounded_number_of_failures_per_skill() -> None:
