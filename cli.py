@@ -18,6 +18,7 @@ from rich.table import Table
 
 from teachloop.core.errors import ConfigError, TeachloopError
 from teachloop.evals.inspector import inspect_app, report_command
+from teachloop.training.reviser_cli import reviser_app
 
 app = typer.Typer(
     add_completion=False,
@@ -30,6 +31,7 @@ envs_app = typer.Typer(no_args_is_help=True, help="List and show environments.")
 app.add_typer(envs_app, name="envs")
 app.add_typer(inspect_app, name="inspect")
 app.command("report")(report_command)
+app.add_typer(reviser_app, name="reviser")
 
 out = Console()
 err = Console(stderr=True)
@@ -127,6 +129,17 @@ def run(
     policy: Annotated[str | None, typer.Option(help="deficit, uniform or bandit")] = None,
     samples_per_round: Annotated[int | None, typer.Option(help="training samples made per round")] = None,
     seed: Annotated[int | None, typer.Option(help="seed for splits, data and training")] = None,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            help="brain of every agent role: heuristic or openai (openai also makes the policy llm "
+            "unless one is given); per role: --set teacher.brains.diagnoser=openai"
+        ),
+    ] = None,
+    teacher_base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint of the teacher LLM (default: OpenAI)")
+    ] = None,
+    teacher_model: Annotated[str | None, typer.Option(help="teacher model name")] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="where the run is written (default runs/<time>-<env>)")
     ] = None,
@@ -134,7 +147,7 @@ def run(
         list[str], typer.Option("--set", help="any config value, e.g. train.learning_rate=1e-4")
     ] = [],  # noqa: B006
 ) -> None:
-    """Run an improvement loop: evaluate, diagnose, plan, generate, score, select, train; repeat."""
+    """Run an improvement loop: evaluate, diagnose, plan, generate, revise, score, select, train; repeat."""
     from teachloop.core import runner
     from teachloop.core.config import build_config, load_config_file, merge
 
@@ -146,7 +159,17 @@ def run(
         overrides["env_options"] = _parse_pairs(env_option, "--env-option")
     if samples_per_round is not None:
         overrides.setdefault("teacher", {})["samples_per_round"] = samples_per_round
-    cfg = build_config(merge(base, overrides))
+    if teacher is not None:
+        overrides.setdefault("teacher", {})["brain"] = teacher
+    llm = {"base_url": teacher_base_url, "model": teacher_model}
+    if any(v is not None for v in llm.values()):
+        overrides.setdefault("teacher", {}).setdefault("llm", {}).update(
+            {k: v for k, v in llm.items() if v is not None}
+        )
+    merged = merge(base, overrides)
+    if teacher == "openai":
+        merged.setdefault("policy", "llm")
+    cfg = build_config(merged)
     _quiet_libraries()
     prepared = runner.prepare(cfg, run_dir)
     err.print(f"run directory: {prepared.store.root}")

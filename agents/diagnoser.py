@@ -23,6 +23,8 @@ class FailureExample(BaseModel):
     question: str
     expected: str
     got: str
+    task_id: str = ""
+    feedback: str = ""
 
 
 class SkillWeakness(BaseModel):
@@ -37,12 +39,35 @@ class SkillWeakness(BaseModel):
     evidence: list[FailureExample] = Field(default_factory=list)
 
 
+class ErrorPattern(BaseModel):
+    """A named weakness an LLM found by reading failures: a finer skill or a kind of error.
+
+    It belongs to one environment skill (tasks stay scorable), and may name a sub-skill the
+    environment never tagged, so environments with one untagged skill still get a skill map.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    skill: str
+    description: str
+    severity: Severity
+    evidence: list[FailureExample] = Field(default_factory=list)
+
+
 class WeaknessReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     round: int
     skills: list[SkillWeakness]
     summary: str = ""
+    patterns: list[ErrorPattern] = Field(
+        default_factory=list, description="named skills and error patterns (LLM diagnoser only)"
+    )
+    brain: str = "heuristic"
+
+    def patterns_of(self, skill: str) -> list[ErrorPattern]:
+        return [p for p in self.patterns if p.skill == skill]
 
     def weakness(self, skill: str) -> SkillWeakness | None:
         return next((w for w in self.skills if w.skill == skill), None)
@@ -63,7 +88,13 @@ def diagnose(
     for skill, metrics in current.skills.items():
         before = previous.skills.get(skill) if previous else None
         evidence = [
-            FailureExample(question=f.question, expected=f.answer, got=f.completion)
+            FailureExample(
+                question=f.question,
+                expected=f.answer,
+                got=f.completion,
+                task_id=f.task_id,
+                feedback=f.feedback,
+            )
             for f in failures
             if f.skill == skill
         ][:EXAMPLES_PER_SKILL]

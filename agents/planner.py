@@ -33,6 +33,9 @@ class Allocation(BaseModel):
     difficulty: int
     trainer: Trainer = "sft"
     reason: str
+    focus: list[str] = Field(
+        default_factory=list, description="error patterns within the skill the new data should target"
+    )
 
 
 class Plan(BaseModel):
@@ -66,7 +69,7 @@ def split_budget(weights: dict[str, float], budget: int) -> dict[str, int]:
 EXPLORATION = 0.2
 
 
-def _floored(raw: dict[str, float], min_share: float) -> dict[str, float]:
+def floored(raw: dict[str, float], min_share: float) -> dict[str, float]:
     """Normalise ``raw`` to shares, each at least ``min_share`` (uniform if all are zero)."""
     total = sum(raw.values())
     if total <= 0:
@@ -88,10 +91,12 @@ def policy_weights(
     report: WeaknessReport, policy: Policy, min_share: float, previous: Plan | None = None
 ) -> dict[str, float]:
     names = [w.skill for w in report.skills]
+    if policy == "llm":
+        raise ValueError("policy llm is the LLM planner's (teachloop.agents.llm_planner), not a weighting")
     if policy == "uniform":
         return {n: 1.0 for n in names}
     if policy == "deficit":
-        return _floored({w.skill: w.deficit for w in report.skills}, min_share)
+        return floored({w.skill: w.deficit for w in report.skills}, min_share)
     progress = learning_progress(report, previous)
     if progress is None:
         return {n: 1.0 for n in names}
@@ -101,7 +106,7 @@ def policy_weights(
         w.skill: (1 - EXPLORATION) * progress[w.skill] / total + EXPLORATION * w.deficit / deficit_total
         for w in report.skills
     }
-    return _floored(raw, min_share)
+    return floored(raw, min_share)
 
 
 def _reason(policy: Policy, weakness: SkillWeakness, progress: dict[str, float] | None) -> str:

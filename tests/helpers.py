@@ -40,12 +40,12 @@ def node_seconds(run_dir: Path, round_: int, node: str) -> float:
 
 
 def teachloop(
-    *args: str, cwd: Path, model_cache: Path, timeout: float = 600
+    *args: str, cwd: Path, model_cache: Path, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "teachloop", *args],
         cwd=cwd,
-        env=cli_env(model_cache),
+        env=env or cli_env(model_cache),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -20,7 +20,7 @@ from teachloop.agents.selector import SelectedSample
 from teachloop.core.store import RunStore
 from teachloop.core.traces import read_spans
 
-PIPELINE = ["diagnose", "plan", "generate", "score", "select", "train", "evaluate"]
+PIPELINE = ["diagnose", "plan", "generate", "revise", "score", "select", "train", "evaluate"]
 #: Every node execution of a 2-round run, in order, as it appears in the progress output.
 EXECUTIONS = [(0, "setup"), (0, "evaluate")] + [
     (r if node in ("diagnose",) else r + 1, node) for r in (0, 1) for node in PIPELINE
