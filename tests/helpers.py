@@ -29,12 +29,13 @@ def cli_env(model_cache: Path) -> dict[str, str]:
 
 
 def teachloop(
-    *args: str, cwd: Path, model_cache: Path, timeout: float = 600
+    *args: str, cwd: Path, model_cache: Path, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``env`` replaces the default ``cli_env(model_cache)`` (e.g. to add a PYTHONPATH)."""
     return subprocess.run(
         [sys.executable, "-m", "teachloop", *args],
         cwd=cwd,
-        env=cli_env(model_cache),
+        env=env or cli_env(model_cache),
         capture_output=True,
         text=True,
         timeout=timeout,
