@@ -201,6 +201,9 @@ def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     out = ctx.store.path(round_, "model")
     settings = ctx.config.train.for_round(round_)
     inputs = {"rows": len(dataset), "learning_rate": settings.learning_rate}
+    if len(dataset) == 0:  # e.g. a finite training pool the earlier rounds used up: keep the student
+        ctx.store.write_json(ctx.store.path(round_, "train_metrics.json"), {"skipped": "no training data"})
+        return {"round": round_, "student": state["student"]}
     with ctx.tracer.span("tool", "trl.SFTTrainer", round=round_, inputs=inputs) as sp:
         metrics = train_sft(
             Path(state["student"]), dataset, out, settings, seed=derived_seed(ctx.config.seed, round_)
