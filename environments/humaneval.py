@@ -89,8 +89,12 @@ class HumanEvalEnvironment:
 
     def score(self, task: Task, completion: str) -> Score:
         result = self.run(task, completion)
-        feedback = "all tests passed" if result.ok else f"failed ({result.isolation} sandbox): {result.reason()}"
-        return Score(reward=1.0 if result.ok else 0.0, feedback=feedback, parsed_answer=extract_code(completion))
+        feedback = (
+            "all tests passed" if result.ok else f"failed ({result.isolation} sandbox): {result.reason()}"
+        )
+        return Score(
+            reward=1.0 if result.ok else 0.0, feedback=feedback, parsed_answer=extract_code(completion)
+        )
 
     def generate(self, skill: str, n: int, difficulty: int, seed: int) -> list[Task]:
         """Problems from the training pool with their canonical solutions; difficulty is not used."""
