@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from teachloop.core.errors import ConfigError
 
 Policy = Literal["deficit", "uniform", "bandit"]
+FeedbackLevel = Literal["open_ended", "skill_list", "skill_tree"]
 
 
 class _Section(BaseModel):
@@ -66,6 +67,11 @@ class TeacherConfig(_Section):
         0.0, ge=0, lt=1, description="share of each round's data drawn from earlier rounds' selected data"
     )
     oversample: float = Field(1.25, ge=1, description="generate this many times the plan, then select")
+    feedback: FeedbackLevel = Field(
+        "skill_list",
+        description="what the teacher sees of an evaluation: open_ended (errors, no skill tags), "
+        "skill_list (accuracy per skill) or skill_tree (skills grouped under parent skills)",
+    )
 
 
 class StopConfig(_Section):

@@ -27,6 +27,7 @@ from teachloop.core.state import LoopState
 from teachloop.core.store import RunStore
 from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Split, Task, normalize_question
+from teachloop.environments.feedback import feedback_view, skill_tree
 from teachloop.evals.evaluate import answer_and_score
 from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
 from teachloop.training.sft import train_sft
@@ -106,8 +107,13 @@ def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
     dev = {e["round"]: EvalSummary.model_validate(e) for e in state["evals"] if e["split"] == "dev"}
     results = ctx.store.read_models(ctx.store.path(round_, "eval_dev.parquet"), ItemResult)
-    with ctx.tracer.span("agent", "diagnoser.heuristic", round=round_) as sp:
-        report = diagnose(dev[round_], dev.get(round_ - 1), [r for r in results if not r.solved])
+    level = ctx.config.teacher.feedback
+    tree = skill_tree(ctx.env) if level == "skill_tree" else None
+    view = feedback_view(level, dev[round_], results, tree)
+    previous = feedback_view(level, dev[round_ - 1], [], tree) if round_ - 1 in dev else None
+    ctx.store.write_json(ctx.store.path(round_, "feedback.json"), view)
+    with ctx.tracer.span("agent", "diagnoser.heuristic", round=round_, inputs={"feedback": level}) as sp:
+        report = diagnose(view, previous)
         sp.outputs = report.summary
     ctx.store.write_json(ctx.store.path(round_, "weakness.json"), report)
     return {}
