@@ -67,6 +67,19 @@ PLUGINS = textwrap.dedent(
             return [Task(skill="echo", question="same", answer="same")]
 
 
+    class FlakyScore(Good):
+        """Passes the load-time check (gold and empty answers) but breaks on a real student's answer."""
+
+        def score(self, task, completion):
+            if completion not in (task.answer, ""):
+                raise ValueError("cannot parse")
+            return Score(reward=float(completion == task.answer))
+
+
+    def flaky_score(**options):
+        return FlakyScore()
+
+
     def good(**options):
         """A valid plug-in."""
         return Good()
@@ -117,6 +130,7 @@ ENTRY_POINTS = {
     "float-score": "broken_envs:float_score",
     "wrong-gold": "broken_envs:wrong_gold",
     "shared-splits": "broken_envs:shared_splits",
+    "flaky-score": "broken_envs:flaky_score",
 }
 
 
@@ -194,3 +208,28 @@ def test_cli_reports_broken_plugins_in_one_line(plugins: Path, model_cache: Path
         f"{Task(skill='echo', question='dev 0', answer='dev 0').id} raised KeyError: 'metadata'"
     ]
     assert not run_dir.exists()
+
+
+def test_a_plugin_that_breaks_mid_run_stops_it_with_one_line(
+    plugins: Path, model_cache: Path, tiny_student: Path, tmp_path: Path
+) -> None:
+    env = cli_env(model_cache)
+    env["PYTHONPATH"] = os.pathsep.join([str(plugins), env.get("PYTHONPATH", "")])
+    run_dir = tmp_path / "run"
+    args = [
+        "--student",
+        "tiny-random-llama",
+        "--set",
+        "eval.dev_per_skill=2",
+        "--set",
+        "eval.test_per_skill=2",
+    ]
+    run = teachloop(
+        "run", "--env", "flaky-score", *args, "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
+        cwd=tmp_path, model_cache=model_cache, env=env,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: environment plug-in 'flaky-score': score() of task ")
+    assert last.endswith("raised ValueError: cannot parse") and "Traceback" not in run.stderr
+    assert (run_dir / "config.yaml").is_file()  # the run stopped cleanly and can be resumed after a fix
