@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 from teachloop.core.errors import PluginError, TeachloopError
 from teachloop.environments.base import (
@@ -24,6 +24,7 @@ from teachloop.environments.base import (
     Message,
     Score,
     Skill,
+    SkillTree,
     Split,
     Task,
     TaskGenerator,
@@ -86,9 +87,29 @@ def _skill_names(label: str, env: Environment) -> set[str]:
     return set(names)
 
 
+def _skill_groups(label: str, env: SkillTree, skills: set[str]) -> dict[str, list[str]]:
+    groups = _call(label, "skill_groups()", env.skill_groups)
+    if not isinstance(groups, dict) or not all(
+        isinstance(k, str) and isinstance(v, list) and all(isinstance(s, str) for s in v)
+        for k, v in groups.items()
+    ):
+        raise PluginError(
+            f"environment plug-in {label!r}: skill_groups() must return a dict of str to a list of "
+            f"skill names, got {type(groups).__name__}"
+        )
+    stray = sorted({s for members in groups.values() for s in members} - skills)
+    if stray:
+        raise PluginError(
+            f"environment plug-in {label!r}: skill_groups() names unknown skill(s) {', '.join(stray)}"
+        )
+    return groups
+
+
 def validate_environment(env: Environment, label: str) -> None:
     """Check ``env`` without a model; raise a ``PluginError`` naming ``label`` on the first problem."""
     skills = _skill_names(label, env)
+    if isinstance(env, SkillTree):
+        _skill_groups(label, env, skills)
     drawn: dict[Split, list[Task]] = {}
     for split in ("dev", "test"):
         drawn[split] = _tasks(label, skills, f"tasks({split!r}, 1, 0)", partial(env.tasks, split, 1, 0))
@@ -122,7 +143,9 @@ def validate_environment(env: Environment, label: str) -> None:
 
 
 class CheckedEnvironment:
-    """An environment whose every call is checked; other attributes pass through to the plug-in."""
+    """An environment whose every call is checked. ``checked`` adds the optional capabilities
+    (``TaskGenerator``, ``SkillTree``) exactly when the plug-in has them, so ``isinstance`` checks
+    against them answer for the plug-in; the unwrapped object is ``plugin``."""
 
     def __init__(self, env: Environment, label: str) -> None:
         self._env = env
@@ -135,9 +158,6 @@ class CheckedEnvironment:
     def plugin(self) -> Environment:
         """The environment as the plug-in made it."""
         return self._env
-
-    def __getattr__(self, attr: str) -> Any:
-        return getattr(self._env, attr)
 
     def tasks(self, split: Split, n: int, seed: int) -> list[Task]:
         what = f"tasks({split!r}, {n}, {seed})"
@@ -156,13 +176,32 @@ class CheckedGenerator(CheckedEnvironment):
     """A checked environment that also generates tasks."""
 
     def generate(self, skill: str, n: int, difficulty: int, seed: int) -> list[Task]:
-        generator = cast(TaskGenerator, self._env)  # ``checked`` wraps only generators in this class
+        generator = cast(TaskGenerator, self._env)  # ``checked`` uses this class only for generators
         what = f"generate({skill!r}, {n}, {difficulty}, {seed})"
         return _tasks(
             self._label, self._skill_set, what, partial(generator.generate, skill, n, difficulty, seed)
         )
 
 
+class CheckedSkillTree(CheckedEnvironment):
+    """A checked environment that also groups its skills."""
+
+    def skill_groups(self) -> dict[str, list[str]]:
+        return _skill_groups(self._label, cast(SkillTree, self._env), self._skill_set)
+
+
+class CheckedGeneratorSkillTree(CheckedGenerator, CheckedSkillTree):
+    """A checked environment with both optional capabilities."""
+
+
+_WRAPPERS: dict[tuple[bool, bool], type[CheckedEnvironment]] = {
+    (False, False): CheckedEnvironment,
+    (True, False): CheckedGenerator,
+    (False, True): CheckedSkillTree,
+    (True, True): CheckedGeneratorSkillTree,
+}
+
+
 def checked(env: Environment, label: str) -> CheckedEnvironment:
     """Wrap ``env`` so that a broken call raises a ``PluginError`` naming ``label``."""
-    return CheckedGenerator(env, label) if isinstance(env, TaskGenerator) else CheckedEnvironment(env, label)
+    return _WRAPPERS[isinstance(env, TaskGenerator), isinstance(env, SkillTree)](env, label)

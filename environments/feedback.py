@@ -17,22 +17,14 @@ The view is written to ``rounds/<k>/feedback.json``, so a user sees exactly what
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.core.config import FeedbackLevel
-from teachloop.environments.base import Environment
+from teachloop.environments.base import Environment, SkillTree
 from teachloop.evals.metrics import EvalSummary, ItemResult, SkillMetrics
 
 ROOT_GROUP = "all"
-
-
-@runtime_checkable
-class SkillTree(Protocol):
-    """Optional capability: group the environment's skills under parent skills."""
-
-    def skill_groups(self) -> dict[str, list[str]]: ...
 
 
 class FailureView(BaseModel):

@@ -5,6 +5,7 @@ be imported instead of crashing."""
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import pytest
 from helpers import cli_env, teachloop
 from teachloop.core.errors import PluginError
 from teachloop.core.registry import load_environment
-from teachloop.environments.base import Score, Task
+from teachloop.environments.base import Score, SkillTree, Task, TaskGenerator
+from teachloop.environments.contract import validate_environment
+from teachloop.environments.feedback import skill_tree
 
 PLUGINS = textwrap.dedent(
     '''
@@ -76,6 +79,24 @@ PLUGINS = textwrap.dedent(
             return Score(reward=float(completion == task.answer))
 
 
+    class Grouped(Good):
+        def skill_groups(self):
+            return {"parent": ["echo"]}
+
+
+    class BadGroups(Good):
+        def skill_groups(self):
+            return {"parent": ["echo", "nope"]}
+
+
+    def grouped(**options):
+        return Grouped()
+
+
+    def bad_groups(**options):
+        return BadGroups()
+
+
     def flaky_score(**options):
         return FlakyScore()
 
@@ -131,6 +152,8 @@ ENTRY_POINTS = {
     "wrong-gold": "broken_envs:wrong_gold",
     "shared-splits": "broken_envs:shared_splits",
     "flaky-score": "broken_envs:flaky_score",
+    "grouped": "broken_envs:grouped",
+    "bad-groups": "broken_envs:bad_groups",
 }
 
 
@@ -166,6 +189,7 @@ def plugins(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("float-score", "score() must return a Score, got float"),
         ("wrong-gold", "fails its own scorer (reward 0: never right)"),
         ("shared-splits", "dev and test share a question"),
+        ("bad-groups", "skill_groups() names unknown skill(s) nope"),
     ],
 )
 def test_a_broken_plugin_is_named_at_load_time(plugins: Path, name: str, message: str) -> None:
@@ -182,6 +206,26 @@ def test_a_good_plugin_loads_and_a_call_that_breaks_later_is_named(plugins: Path
         PluginError, match=r"plug-in 'good': score\(\) of task \w+ raised RuntimeError: kaboom"
     ):
         env.score(task, "boom")
+
+
+def test_the_checked_wrapper_has_exactly_the_plugins_capabilities(plugins: Path) -> None:
+    grouped, plain = load_environment("grouped"), load_environment("good")
+    assert isinstance(grouped, SkillTree) and skill_tree(grouped) == {"parent": ["echo"]}
+    assert not isinstance(plain, SkillTree) and not isinstance(plain, TaskGenerator)
+    assert skill_tree(plain) == {"all": ["echo"]}
+    basics = load_environment("reasoning-basics")
+    assert isinstance(basics, TaskGenerator) and isinstance(basics, SkillTree)
+    assert skill_tree(basics)["arithmetic"] == ["chain_sum"]
+
+
+def test_the_example_in_the_guide_passes_validation() -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "environments.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", guide, re.DOTALL) if "class Doubling" in b)
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/environments.md", "exec"), namespace)
+    env = namespace["load_environment"]()  # type: ignore[operator]
+    validate_environment(env, "doubling")
+    assert len(env.tasks("dev", 5, 0)) == 5 and len(env.generate("double", 3, 1, 0)) == 3
 
 
 def test_cli_reports_broken_plugins_in_one_line(plugins: Path, model_cache: Path, tmp_path: Path) -> None:
