@@ -46,7 +46,7 @@ def plugin_info(name: str, ep: EntryPoint) -> PluginInfo:
         return PluginInfo(
             name=name, loader=ep.value, package=package, description="", error=f"{type(err).__name__}: {err}"
         )
-    doc = (getattr(loader, "__doc__", None) or "").strip()
+    doc = (getattr(loader, "__doc__", None) or "").strip().replace("``", "`")
     return PluginInfo(name=name, loader=ep.value, package=package, description=doc.split("\n")[0])
 
 

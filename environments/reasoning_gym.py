@@ -225,7 +225,7 @@ DEFAULT_SKILLS: list[SkillSpec] = [
 
 
 def default_environment(**options: Any) -> ReasoningGymEnvironment:
-    """The default environment (entry point ``reasoning-basics``)."""
+    """The default: five reasoning-gym skills a 135M student starts near 0% on (entry point ``reasoning-basics``)."""
     if options:
         raise ConfigError(f"the default environment takes no options, got {', '.join(options)}")
     return ReasoningGymEnvironment("reasoning-basics", DEFAULT_SKILLS)
