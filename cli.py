@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from teachloop.core.errors import ConfigError, TeachloopError
+from teachloop.evals.inspector import inspect_app, report_command
 
 app = typer.Typer(
     add_completion=False,
@@ -27,6 +28,8 @@ app = typer.Typer(
 )
 envs_app = typer.Typer(no_args_is_help=True, help="List and show environments.")
 app.add_typer(envs_app, name="envs")
+app.add_typer(inspect_app, name="inspect")
+app.command("report")(report_command)
 
 out = Console()
 err = Console(stderr=True)

@@ -6,7 +6,8 @@ fill the budget after dropping what fails the checks. Questions the student alre
 or that sit in dev or test, do not count towards that target: the engine asks again with a
 fresh seed until it has enough new ones or the generator stops finding any (a small question
 space is used up). Seeds derive from the run seed, round, skill and attempt, so a resumed or
-repeated run makes exactly the same data.
+repeated run makes exactly the same data. Each call to the generator is a tool span, so a
+trace shows which skill's question space ran dry.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 
 from teachloop.agents.planner import Plan
 from teachloop.core.errors import ConfigError
+from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Task, TaskGenerator, content_id, normalize_question
 
 MAX_ATTEMPTS = 4
@@ -25,7 +27,7 @@ def derived_seed(*parts: object) -> int:
 
 
 def generate_for_plan(
-    env: Environment, plan: Plan, seed: int, oversample: float, known_questions: set[str]
+    env: Environment, plan: Plan, seed: int, oversample: float, known_questions: set[str], tracer: Tracer
 ) -> list[Task]:
     if not isinstance(env, TaskGenerator):
         raise ConfigError(
@@ -39,17 +41,28 @@ def generate_for_plan(
         for attempt in range(MAX_ATTEMPTS):
             if fresh >= target:
                 break
-            batch = env.generate(
-                allocation.skill,
-                2 * (target - fresh) if attempt else target,
-                allocation.difficulty,
-                seed=derived_seed(seed, plan.round, allocation.skill, attempt),
-            )
-            for task in batch:
-                key = normalize_question(task.question)
-                if key in seen or fresh >= target:
-                    continue
-                seen.add(key)
-                fresh += 1
-                tasks.append(task)
+            n = 2 * (target - fresh) if attempt else target
+            call_seed = derived_seed(seed, plan.round, allocation.skill, attempt)
+            inputs = {
+                "skill": allocation.skill,
+                "n": n,
+                "difficulty": allocation.difficulty,
+                "seed": call_seed,
+            }
+            with tracer.span("tool", f"{env.name}.generate", inputs=inputs, attempt=attempt) as sp:
+                batch = env.generate(allocation.skill, n, allocation.difficulty, seed=call_seed)
+                before = fresh
+                for task in batch:
+                    key = normalize_question(task.question)
+                    if key in seen or fresh >= target:
+                        continue
+                    seen.add(key)
+                    fresh += 1
+                    tasks.append(task)
+                sp.outputs = {
+                    "returned": len(batch),
+                    "new": fresh - before,
+                    "new_so_far": fresh,
+                    "target": target,
+                }
     return tasks

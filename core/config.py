@@ -81,6 +81,15 @@ class StopConfig(_Section):
     max_samples: int | None = Field(None, ge=1, description="stop once this many samples were trained on")
 
 
+class TracingConfig(_Section):
+    otlp_endpoint: str | None = Field(
+        None,
+        description="also send spans to this OTLP/HTTP traces endpoint (needs teachloop[otel]; "
+        "headers such as an API key come from OTEL_EXPORTER_OTLP_HEADERS)",
+    )
+    service_name: str = Field("teachloop", description="OpenTelemetry service.name of exported spans")
+
+
 class RunConfig(_Section):
     env: str = Field("reasoning-basics", description="environment name (teachloop envs list)")
     env_options: dict[str, Any] = Field(
@@ -94,6 +103,7 @@ class RunConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     stop: StopConfig = Field(default_factory=StopConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     model_cache: Path | None = Field(None, description="where converted students are cached")
 
     def to_yaml(self) -> str:

@@ -9,6 +9,7 @@ Things that cannot be checkpointed (environment, tracer, config) come from the r
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,23 +72,23 @@ def setup(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     cfg = ctx.config
     sizes = {"dev": cfg.eval.dev_per_skill, "test": cfg.eval.test_per_skill}
     for split in SPLITS:
-        with ctx.tracer.span(
-            "tool", f"{ctx.env.name}.tasks", round=0, inputs={"split": split, "n": sizes[split]}
-        ) as sp:
+        inputs = {"split": split, "n": sizes[split], "seed": cfg.seed}
+        with ctx.tracer.span("tool", f"{ctx.env.name}.tasks", inputs=inputs) as sp:
             tasks = ctx.env.tasks(split, sizes[split], cfg.seed)
-            sp.outputs = {"tasks": len(tasks)}
+            sp.outputs = {"tasks": len(tasks), "first": tasks[0].question if tasks else None}
         ctx.store.write_models(_split_path(ctx.store, split), tasks)
     return {"round": 0, "student": str(ctx.base_student), "stop_reason": None}
 
 
 def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
-    model, tokenizer = load_student(Path(state["student"]), dtype=getattr(torch, ctx.config.eval.dtype))
+    dtype = ctx.config.eval.dtype
+    with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": dtype}):
+        model, tokenizer = load_student(Path(state["student"]), dtype=getattr(torch, dtype))
     tasks = {s: _split_tasks(ctx, s) for s in SPLITS}
-    with ctx.tracer.span(
-        "tool", "student.generate", round=round_, inputs={s: len(t) for s, t in tasks.items()}
-    ):
-        results = answer_and_score(model, tokenizer, ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval)
+    results = answer_and_score(
+        model, tokenizer, ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
+    )
     parts: dict[Split, list[ItemResult]] = {
         "dev": results[: len(tasks["dev"])],
         "test": results[len(tasks["dev"]) :],
@@ -112,9 +113,21 @@ def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     view = feedback_view(level, dev[round_], results, tree)
     previous = feedback_view(level, dev[round_ - 1], [], tree) if round_ - 1 in dev else None
     ctx.store.write_json(ctx.store.path(round_, "feedback.json"), view)
-    with ctx.tracer.span("agent", "diagnoser.heuristic", round=round_, inputs={"feedback": level}) as sp:
+    inputs = {
+        "feedback": level,
+        "dev_accuracy": {k: m.accuracy for k, m in view.skills.items()} or view.accuracy,
+        "failures": len(view.failures),
+        "compared_with_round": round_ - 1 if previous else None,
+    }
+    with ctx.tracer.span("agent", "diagnoser.heuristic", inputs=inputs) as sp:
         report = diagnose(view, previous)
-        sp.outputs = report.summary
+        sp.outputs = {
+            "summary": report.summary,
+            "skills": [
+                {"skill": w.skill, "accuracy": w.accuracy, "change": w.change, "severity": w.severity}
+                for w in report.skills
+            ],
+        }
     ctx.store.write_json(ctx.store.path(round_, "weakness.json"), report)
     return {}
 
@@ -123,24 +136,29 @@ def plan_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
     report = ctx.store.read_json(ctx.store.path(round_, "weakness.json"), WeaknessReport)
     teacher = ctx.config.teacher
-    with ctx.tracer.span("agent", f"planner.{ctx.config.policy}", round=round_ + 1) as sp:
+    inputs = {"weakness": report.summary, "budget": teacher.samples_per_round, "min_share": teacher.min_share}
+    with ctx.tracer.span("agent", f"planner.{ctx.config.policy}", inputs=inputs) as sp:
         previous = Plan.model_validate(state["plans"][-1]) if state.get("plans") else None
         plan = plan_round(
             report, ctx.env.skills, teacher.samples_per_round, ctx.config.policy, teacher.min_share, previous
         )
-        sp.outputs = {a.skill: a.n for a in plan.allocations}
+        sp.outputs = [a.model_dump() for a in plan.allocations]
     ctx.store.write_json(ctx.store.path(plan.round, "plan.json"), plan)
     return {"plans": [plan.model_dump()]}
 
 
 def generate_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     plan = _plan(state)
-    with ctx.tracer.span(
-        "tool", f"{ctx.env.name}.generate", round=plan.round, inputs={"planned": plan.total}
-    ) as sp:
+    inputs = {
+        "planned": {a.skill: a.n for a in plan.allocations},
+        "oversample": ctx.config.teacher.oversample,
+    }
+    with ctx.tracer.span("agent", "engine.heuristic", inputs=inputs) as sp:
         known = _trained_questions(ctx, plan.round) | _eval_questions(ctx)
-        tasks = generate_for_plan(ctx.env, plan, ctx.config.seed, ctx.config.teacher.oversample, known)
-        sp.outputs = {"generated": len(tasks)}
+        tasks = generate_for_plan(
+            ctx.env, plan, ctx.config.seed, ctx.config.teacher.oversample, known, ctx.tracer
+        )
+        sp.outputs = {"generated": len(tasks), "by_skill": dict(Counter(t.skill for t in tasks))}
     ctx.store.write_models(ctx.store.path(plan.round, "generated.parquet"), tasks)
     return {}
 
@@ -161,15 +179,14 @@ def _selected_before(ctx: LoopContext, before_round: int) -> list[SelectedSample
 def score_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = _plan(state).round
     tasks = ctx.store.read_models(ctx.store.path(round_, "generated.parquet"), Task)
-    with ctx.tracer.span(
-        "tool", f"{ctx.env.name}.verify", round=round_, inputs={"candidates": len(tasks)}
-    ) as sp:
+    with ctx.tracer.span("tool", f"{ctx.env.name}.verify", inputs={"candidates": len(tasks)}) as sp:
         scored = score_candidates(ctx.env, tasks, _trained_questions(ctx, round_), _eval_questions(ctx))
         sp.outputs = {
             "usable": sum(s.usable for s in scored),
             "unverified": sum(not s.verified for s in scored),
             "duplicate": sum(s.duplicate for s in scored),
             "contaminated": sum(s.contaminated for s in scored),
+            "usable_by_skill": dict(Counter(s.task.skill for s in scored if s.usable)),
         }
     ctx.store.write_models(ctx.store.path(round_, "scored.parquet"), scored)
     return {}
@@ -179,7 +196,8 @@ def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     plan = _plan(state)
     scored = ctx.store.read_models(ctx.store.path(plan.round, "scored.parquet"), ScoredSample)
     replay_pool = [s.task for s in _selected_before(ctx, plan.round) if s.origin == "new"]
-    with ctx.tracer.span("agent", "selector", round=plan.round) as sp:
+    inputs = {"scored": len(scored), "replay_pool": len(replay_pool)}
+    with ctx.tracer.span("agent", "selector", inputs=inputs) as sp:
         chosen = select(
             scored,
             plan,
@@ -187,7 +205,11 @@ def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
             ctx.config.teacher.replay_fraction,
             derived_seed(ctx.config.seed, plan.round),
         )
-        sp.outputs = {"selected": len(chosen)}
+        sp.outputs = {
+            "selected": len(chosen),
+            "by_skill": dict(Counter(s.task.skill for s in chosen)),
+            "replayed": sum(s.origin == "replay" for s in chosen),
+        }
     ctx.store.write_models(ctx.store.path(plan.round, "selected.parquet"), chosen)
     ctx.store.write_rows(ctx.store.path(plan.round, "sft.parquet"), sft_rows(ctx.env, chosen))
     counts = {
@@ -206,11 +228,15 @@ def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     dataset = ctx.store.read_dataset(ctx.store.path(round_, "sft.parquet"))
     out = ctx.store.path(round_, "model")
     settings = ctx.config.train.for_round(round_)
-    inputs = {"rows": len(dataset), "learning_rate": settings.learning_rate}
     if len(dataset) == 0:  # e.g. a finite training pool the earlier rounds used up: keep the student
-        ctx.store.write_json(ctx.store.path(round_, "train_metrics.json"), {"skipped": "no training data"})
+        ctx.store.write_json(ctx.store.path(round_, "train_metrics.json"), {"rows": 0.0})
         return {"round": round_, "student": state["student"]}
-    with ctx.tracer.span("tool", "trl.SFTTrainer", round=round_, inputs=inputs) as sp:
+    inputs = {
+        "rows": len(dataset),
+        "student": state["student"],
+        **settings.model_dump(include={"learning_rate", "epochs", "batch_size", "lora", "lr_scheduler"}),
+    }
+    with ctx.tracer.span("tool", "trl.SFTTrainer", inputs=inputs) as sp:
         metrics = train_sft(
             Path(state["student"]), dataset, out, settings, seed=derived_seed(ctx.config.seed, round_)
         )
@@ -257,8 +283,9 @@ def as_graph_node(name: str, fn: NodeFn) -> GraphNode:
         if ctx.progress:
             ctx.progress(name, round_, "start", None)
         start = time.perf_counter()
-        with ctx.tracer.span("node", name, round=round_):
+        with ctx.tracer.span("node", name, round=round_) as sp:
             update = fn(state, ctx)
+            sp.outputs = update
         seconds = time.perf_counter() - start
         update["timings"] = [{"round": round_, "node": name, "seconds": round(seconds, 3)}]
         if ctx.progress:

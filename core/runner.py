@@ -23,7 +23,7 @@ from teachloop.core.errors import RunDirError
 from teachloop.core.registry import load_environment
 from teachloop.core.store import RunStore
 from teachloop.core.summary import build_summary, write_summary
-from teachloop.core.traces import Tracer
+from teachloop.core.traces import SpanSink, Tracer
 from teachloop.environments.base import Environment
 from teachloop.training.student import resolve_student
 
@@ -53,6 +53,7 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
     RunStore.check_creatable(root)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
+    _check_tracing(config)
     return PreparedRun(config=config, store=RunStore(root), env=env, base_student=base)
 
 
@@ -68,7 +69,23 @@ def load_run(run_dir: Path) -> PreparedRun:
     config = build_config(load_config_file(store.config_path))
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
+    _check_tracing(config)
     return PreparedRun(config=config, store=store, env=env, base_student=base)
+
+
+def _check_tracing(config: RunConfig) -> None:
+    if config.tracing.otlp_endpoint:
+        from teachloop.core.otel import check_installed
+
+        check_installed()
+
+
+def _span_sinks(config: RunConfig, store: RunStore) -> list[SpanSink]:
+    if not config.tracing.otlp_endpoint:
+        return []
+    from teachloop.core.otel import otlp_sink
+
+    return [otlp_sink(config.tracing.otlp_endpoint, store.root, config.tracing.service_name)]
 
 
 def resume(run_dir: Path, progress: ProgressFn | None = None) -> dict[str, Any]:
@@ -93,7 +110,8 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
     from teachloop.core.nodes import LoopContext
 
     store, config = prepared.store, prepared.config
-    with _locked(store), Tracer(store.traces_db) as tracer, compiled_graph(store.state_db) as graph:
+    sinks = _span_sinks(config, store)
+    with _locked(store), Tracer(store.traces_db, sinks) as tracer, compiled_graph(store.state_db) as graph:
         context = LoopContext(
             config=config,
             store=store,
@@ -110,11 +128,12 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
         if values and not snapshot.next:
             return write_summary(store, values, config)  # type: ignore[arg-type]
         start_input: dict[str, Any] | None = None if values else {}
-        with tracer.span("run", "loop", inputs={"resumed": bool(values)}):
+        with tracer.span("run", "loop", inputs={"resumed": bool(values)}) as sp:
             for values in graph.stream(
                 start_input, run_config, context=context, stream_mode="values", durability="sync"
             ):  # type: ignore[call-overload]  # langgraph types stream(context=...) as None
                 write_summary(store, values, config)  # type: ignore[arg-type]
+            sp.outputs = {"round": values.get("round"), "stop_reason": values.get("stop_reason")}
         return write_summary(store, values, config)  # type: ignore[arg-type]
 
 

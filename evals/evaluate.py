@@ -1,15 +1,22 @@
-"""Evaluation runner: the student answers a split, the environment's verifier scores every answer."""
+"""Evaluation runner: the student answers a split, the environment's verifier scores every answer.
+
+Both halves are spans of their own (``student.generate`` with its token counts, then
+``<env>.score`` with how many answers the verifier accepted), so a trace shows where an
+evaluation's time went and what it found.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from teachloop.core.config import EvalConfig
+from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Task
 from teachloop.evals.metrics import ItemResult
-from teachloop.training.generation import generate
+from teachloop.training.generation import TokenUsage, generate
 
 
 def answer_and_score(
@@ -18,27 +25,45 @@ def answer_and_score(
     env: Environment,
     tasks: Sequence[Task],
     settings: EvalConfig,
+    tracer: Tracer,
 ) -> list[ItemResult]:
-    completions = generate(
-        model,
-        tokenizer,
-        [env.prompt(t) for t in tasks],
-        max_new_tokens=settings.max_new_tokens,
-        batch_size=settings.batch_size,
-    )
-    results = []
-    for task, (completion,) in zip(tasks, completions, strict=True):
-        score = env.score(task, completion)
-        results.append(
-            ItemResult(
-                task_id=task.id,
-                skill=task.skill,
-                question=task.question,
-                answer=task.answer,
-                completion=completion,
-                parsed_answer=score.parsed_answer,
-                reward=score.reward,
-                feedback=score.feedback,
-            )
+    inputs = {
+        "prompts": len(tasks),
+        "max_new_tokens": settings.max_new_tokens,
+        "batch_size": settings.batch_size,
+    }
+    with tracer.span("tool", "student.generate", inputs=inputs) as sp:
+        usage = TokenUsage()
+        completions = generate(
+            model,
+            tokenizer,
+            [env.prompt(t) for t in tasks],
+            max_new_tokens=settings.max_new_tokens,
+            batch_size=settings.batch_size,
+            usage=usage,
         )
+        sp.add_tokens(usage.prompt_tokens, usage.completion_tokens)
+        sp.outputs = {"completions": len(completions), "first": completions[0][0] if completions else None}
+    results = []
+    with tracer.span("tool", f"{env.name}.score", inputs={"answers": len(tasks)}) as sp:
+        for task, (completion,) in zip(tasks, completions, strict=True):
+            score = env.score(task, completion)
+            results.append(
+                ItemResult(
+                    task_id=task.id,
+                    skill=task.skill,
+                    question=task.question,
+                    answer=task.answer,
+                    completion=completion,
+                    parsed_answer=score.parsed_answer,
+                    reward=score.reward,
+                    feedback=score.feedback,
+                )
+            )
+        solved = Counter(r.skill for r in results if r.solved)
+        sp.outputs = {
+            "solved": sum(solved.values()),
+            "unparsed": sum(r.parsed_answer is None for r in results),
+            "solved_by_skill": {skill: solved[skill] for skill in sorted({r.skill for r in results})},
+        }
     return results

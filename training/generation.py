@@ -8,11 +8,20 @@ produced its end-of-turn token.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from teachloop.environments.base import Message
+
+
+@dataclass
+class TokenUsage:
+    """Tokens a generation call read and wrote (padding excluded), for traces and budgets."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 def chat_text(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message]) -> str:
@@ -33,8 +42,12 @@ def generate(
     temperature: float = 0.0,
     num_samples: int = 1,
     seed: int = 0,
+    usage: TokenUsage | None = None,
 ) -> list[list[str]]:
-    """Return ``num_samples`` completions per prompt (greedy when temperature is 0)."""
+    """Return ``num_samples`` completions per prompt (greedy when temperature is 0).
+
+    ``usage``, when given, is increased by the prompt and completion tokens of this call.
+    """
     texts = [chat_text(tokenizer, p) for p in prompts]
     lengths = [len(tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
@@ -61,6 +74,9 @@ def generate(
             eos_token_id=tokenizer.eos_token_id,
         )
         new = result[:, enc["input_ids"].shape[1] :]
+        if usage is not None:
+            usage.prompt_tokens += num_samples * sum(lengths[i] for i in idx)
+            usage.completion_tokens += int((new != tokenizer.pad_token_id).sum())
         decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
         for row, i in enumerate(idx):
             out[i] = decoded[row * num_samples : (row + 1) * num_samples]

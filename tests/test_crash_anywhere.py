@@ -1,0 +1,118 @@
+"""Crash anywhere: SIGKILL a 2-round tiny run at a dozen random moments spread over every node
+type, resume after each kill, and check the finished run equals an uninterrupted one — same
+rounds, same sample counts and ids, no node finished twice — with no half-written artifact."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from helpers import cli_env, teachloop, tiny_run_args
+from teachloop.agents.selector import SelectedSample
+from teachloop.core.store import RunStore
+from teachloop.core.traces import read_spans
+
+PIPELINE = ["diagnose", "plan", "generate", "score", "select", "train", "evaluate"]
+#: Every node execution of a 2-round run, in order, as it appears in the progress output.
+EXECUTIONS = [(0, "setup"), (0, "evaluate")] + [
+    (r if node in ("diagnose",) else r + 1, node) for r in (0, 1) for node in PIPELINE
+]
+KILLS = 12
+SLOW_NODES = {"setup", "evaluate", "train"}
+
+
+def _completed(run_dir: Path) -> list[tuple[int, str]]:
+    spans = read_spans(run_dir / "traces.sqlite") if run_dir.exists() else []
+    return [(s.round or 0, s.name) for s in spans if s.kind == "node" and s.status == "ok"]
+
+
+def _next_target(run_dir: Path, covered: set[str], rng: random.Random) -> tuple[int, str] | None:
+    """A node execution still to come: the first of a node type not killed yet, else a random near one."""
+    done = set(_completed(run_dir))
+    remaining = [e for e in EXECUTIONS if e not in done]
+    if not remaining:
+        return None
+    fresh = [e for e in remaining if e[1] not in covered]
+    return fresh[0] if fresh else rng.choice(remaining[:4])
+
+
+def _marker(execution: tuple[int, str]) -> str:
+    round_, node = execution
+    return f"round {round_}  {node:<9} …"
+
+
+def _start_and_kill(args: list[str], cwd: Path, model_cache: Path, marker: str, delay: float) -> bool:
+    """Run ``teachloop args``; SIGKILL it ``delay`` s after ``marker`` shows. False if it finished first."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "teachloop", *args],
+        cwd=cwd,
+        env=cli_env(model_cache),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if marker in line:
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=120)
+    return proc.returncode == -signal.SIGKILL
+
+
+def _assert_whole(run_dir: Path) -> None:
+    assert not list(run_dir.rglob(".tmp-*")), "a temporary file was left behind"
+    for path in run_dir.rglob("*.parquet"):
+        pq.read_table(path)  # raises on a truncated file
+    for path in run_dir.rglob("*.json"):
+        json.loads(path.read_text())
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(
+    tmp_path: Path, model_cache: Path, finished_run: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    rng = random.Random(20261122)
+    args = tiny_run_args(model_cache, run_dir)
+    killed: list[tuple[int, str]] = []
+    while len(killed) < KILLS and (target := _next_target(run_dir, {n for _, n in killed}, rng)):
+        # slow nodes die somewhere inside; fast ones (milliseconds) right as they start
+        delay = rng.uniform(0.0, 1.0) if target[1] in SLOW_NODES else 0.0
+        if _start_and_kill(args, tmp_path, model_cache, _marker(target), delay):
+            killed.append(target)
+        args = ["resume", str(run_dir)]
+    assert len(killed) >= 10, f"only {len(killed)} kills landed before the run finished"
+    assert {n for _, n in killed} == {n for _, n in EXECUTIONS}, killed
+    final = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache)
+    assert final.returncode == 0, final.stderr
+
+    ours = json.loads((run_dir / "summary.json").read_text())
+    reference = json.loads((finished_run / "summary.json").read_text())
+    assert ours["status"] == "complete"
+    assert [r["round"] for r in ours["rounds"]] == [r["round"] for r in reference["rounds"]]
+    for a, b in zip(ours["rounds"], reference["rounds"], strict=True):
+        assert a.get("samples") == b.get("samples")
+    store, ref = RunStore(run_dir), RunStore(finished_run)
+    for r in (1, 2):
+        ids = [s.task.id for s in store.read_models(store.path(r, "selected.parquet"), SelectedSample)]
+        assert len(ids) == len(set(ids)), "duplicated samples"
+        ref_ids = [s.task.id for s in ref.read_models(ref.path(r, "selected.parquet"), SelectedSample)]
+        assert ids == ref_ids, "lost or changed samples"
+    completed = [
+        (s.round, s.name)
+        for s in read_spans(run_dir / "traces.sqlite")
+        if s.kind == "node" and s.status == "ok"
+    ]
+    assert len(completed) == len(set(completed)), "a finished node ran twice"
+    assert set(completed) == set(EXECUTIONS)
+    _assert_whole(run_dir)
