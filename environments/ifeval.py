@@ -15,15 +15,18 @@ the constraint (bullets, titles, postscripts, casing, counts chosen from the fin
 every gold response is checked with the constraint's own checker before it is used.
 
 Difficulty 0 is one constraint with small parameters, 1 one constraint with larger ones, 2 the
-skill's constraint plus a second, compatible one (IFEval's conflict table). Dev and test use
-a third of the topics, the generator the other two thirds, so no training prompt shares a topic
-with an evaluation prompt.
+skill's constraint plus a second, compatible one (IFEval's conflict table; none is compatible
+with ``constrained_response``). 22 of IFEval's 25 constraint types are here; the two whose
+checkers need NLTK models (a separate download) and the response-language one are not. Dev and
+test use a third of the topics, the generator the other two thirds, so no training prompt shares
+a topic with an evaluation prompt.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +51,13 @@ REQUESTS = [
     "What should everyone know about {topic}?",
     "Give me a brief overview of {topic}.",
 ]
+YES_NO_REQUESTS = [
+    "Is {topic} worth learning about?",
+    "Would you recommend reading about {topic}?",
+    "Is {topic} interesting to study?",
+]
+YES_NO_ANSWERS = ["My answer is yes.", "My answer is maybe."]
+SECTION_SPLITTERS = ["Section", "SECTION", "Part"]
 END_PHRASES = ["Any other questions?", "Is there anything else I can help with?", "That is all for now."]
 POSTSCRIPTS = ["Thanks for asking.", "I hope this helps.", "Ask me if you want more."]
 PLACEHOLDERS = ["[name]", "[city]", "[date]"]
@@ -62,7 +72,10 @@ class Draft:
 
     topic: str
     sentences: list[str]
+    request: str = ""
+    repeat: bool = False
     layout: str = "plain"
+    splitter: str = ""
     highlights: int = 0
     extra: str = ""
     title: str = ""
@@ -75,10 +88,17 @@ class Draft:
         parts = [f"*{s}*" if i < self.highlights else s for i, s in enumerate(self.sentences)]
         if self.extra:
             parts[-1] = f"{parts[-1]} {self.extra}"
+        half = (len(parts) + 1) // 2
         if self.layout == "bullets":
             body = "\n".join(f"* {p}" for p in parts)
         elif self.layout == "paragraphs":
             body = "\n\n***\n\n".join(parts)
+        elif self.layout == "blocks":
+            body = "\n\n".join(parts)
+        elif self.layout == "sections":
+            body = "\n\n".join(f"{self.splitter} {i}\n{p}" for i, p in enumerate(parts, start=1))
+        elif self.layout == "two":
+            body = f"{' '.join(parts[:half])}\n******\n{' '.join(parts[half:])}"
         else:
             body = " ".join(parts)
         if self.title:
@@ -87,6 +107,8 @@ class Draft:
             body = f"{body}\n\n{self.postscript}"
         if self.end_phrase:
             body = f"{body}\n\n{self.end_phrase}"
+        if self.repeat:
+            body = f"{self.request}\n\n{body}"
         if self.case == "lower":
             body = body.lower()
         elif self.case == "upper":
@@ -98,15 +120,17 @@ class Draft:
         return body
 
 
-#: A constraint shapes the draft and returns how to compute its checker's kwargs from the final text.
-Shaper = Callable[[Draft, random.Random, int], Callable[[str], dict[str, Any]]]
+#: A constraint shapes the draft and returns how to compute its checker's kwargs from the final
+#: text (``None`` when the text offers nothing to ask for, e.g. no paragraph starts with a word).
+Kwargs = Callable[[str], dict[str, Any] | None]
+Shaper = Callable[[Draft, random.Random, int], Kwargs]
 
 
 def _none(text: str) -> dict[str, Any]:
     return {}
 
 
-def _fixed(kwargs: dict[str, Any]) -> Callable[[str], dict[str, Any]]:
+def _fixed(kwargs: dict[str, Any]) -> Kwargs:
     return lambda text: kwargs
 
 
@@ -121,48 +145,48 @@ def _words(sentences: list[str]) -> list[str]:
     )
 
 
-def _no_comma(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _no_comma(d: Draft, rng: random.Random, level: int) -> Kwargs:
     d.sentences = [s.replace(",", "") for s in d.sentences]
     return _none
 
 
-def _lowercase(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _lowercase(d: Draft, rng: random.Random, level: int) -> Kwargs:
     d.case = "lower"
     return _none
 
 
-def _capital(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _capital(d: Draft, rng: random.Random, level: int) -> Kwargs:
     d.case = "upper"
     return _none
 
 
-def _quotation(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _quotation(d: Draft, rng: random.Random, level: int) -> Kwargs:
     d.wrap = "quotes"
     return _none
 
 
-def _json(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _json(d: Draft, rng: random.Random, level: int) -> Kwargs:
     d.wrap = "json"
     return _none
 
 
-def _title(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _title(d: Draft, rng: random.Random, level: int) -> Kwargs:
     d.title = d.topic.title()
     return _none
 
 
-def _end_phrase(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _end_phrase(d: Draft, rng: random.Random, level: int) -> Kwargs:
     d.end_phrase = rng.choice(END_PHRASES)
     return _fixed({"end_phrase": d.end_phrase})
 
 
-def _postscript(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _postscript(d: Draft, rng: random.Random, level: int) -> Kwargs:
     marker = rng.choice(["P.S.", "P.P.S"])
     d.postscript = f"{marker} {rng.choice(POSTSCRIPTS)}"
     return _fixed({"postscript_marker": marker})
 
 
-def _placeholders(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _placeholders(d: Draft, rng: random.Random, level: int) -> Kwargs:
     n = 1 if level == 0 else rng.randint(2, 3)
     d.extra = (
         "Written by "
@@ -172,38 +196,38 @@ def _placeholders(d: Draft, rng: random.Random, level: int) -> Callable[[str], d
     return _fixed({"num_placeholders": n})
 
 
-def _bullets(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _bullets(d: Draft, rng: random.Random, level: int) -> Kwargs:
     n = rng.randint(2, 3) if level == 0 else 4
     d.sentences = TOPICS[d.topic][:n]
     d.layout = "bullets"
     return _fixed({"num_bullets": n})
 
 
-def _paragraphs(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _paragraphs(d: Draft, rng: random.Random, level: int) -> Kwargs:
     n = 2 if level == 0 else rng.randint(3, 4)
     d.sentences = TOPICS[d.topic][:n]
     d.layout = "paragraphs"
     return _fixed({"num_paragraphs": n})
 
 
-def _highlights(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _highlights(d: Draft, rng: random.Random, level: int) -> Kwargs:
     n = min(len(d.sentences), 1 if level == 0 else rng.randint(2, 3))
     d.highlights = n
     return _fixed({"num_highlights": n})
 
 
-def _keywords(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _keywords(d: Draft, rng: random.Random, level: int) -> Kwargs:
     words = rng.sample(_words(d.sentences), 1 if level == 0 else 2)
     return _fixed({"keywords": words})
 
 
-def _forbidden(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _forbidden(d: Draft, rng: random.Random, level: int) -> Kwargs:
     own = set(_words(TOPICS[d.topic]))
     others = sorted({w for t, s in TOPICS.items() if t != d.topic for w in _words(s)} - own)
     return _fixed({"forbidden_words": rng.sample(others, 1 if level == 0 else 2)})
 
 
-def _number_words(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _number_words(d: Draft, rng: random.Random, level: int) -> Kwargs:
     slack = 10 if level == 0 else 2
 
     def kwargs(text: str) -> dict[str, Any]:
@@ -215,7 +239,7 @@ def _number_words(d: Draft, rng: random.Random, level: int) -> Callable[[str], d
     return kwargs
 
 
-def _letter_frequency(d: Draft, rng: random.Random, level: int) -> Callable[[str], dict[str, Any]]:
+def _letter_frequency(d: Draft, rng: random.Random, level: int) -> Kwargs:
     def kwargs(text: str) -> dict[str, Any]:
         letters = sorted({c for c in text.lower() if "a" <= c <= "z"})
         letter = rng.choice(letters)
@@ -227,6 +251,67 @@ def _letter_frequency(d: Draft, rng: random.Random, level: int) -> Callable[[str
             "let_frequency": max(1, count - rng.randint(0, 2)),
             "let_relation": "at least",
         }
+
+    return kwargs
+
+
+def _keyword_frequency(d: Draft, rng: random.Random, level: int) -> Kwargs:
+    def kwargs(text: str) -> dict[str, Any] | None:
+        words = [w for w in _words(d.sentences) if w in text.lower()]
+        if not words:
+            return None
+        word = rng.choice(words)
+        count = len(re.findall(word, text, flags=re.IGNORECASE))  # as the checker counts
+        if rng.random() < 0.5:
+            return {"keyword": word, "frequency": count + rng.randint(1, 2), "relation": "less than"}
+        return {"keyword": word, "frequency": max(1, count - rng.randint(0, 1)), "relation": "at least"}
+
+    return kwargs
+
+
+def _repeat_prompt(d: Draft, rng: random.Random, level: int) -> Kwargs:
+    d.repeat = True
+    return lambda text: {"prompt_to_repeat": d.request}
+
+
+def _two_responses(d: Draft, rng: random.Random, level: int) -> Kwargs:
+    d.sentences = TOPICS[d.topic][: 2 if level == 0 else 4]
+    d.layout = "two"
+    return _none
+
+
+def _constrained(d: Draft, rng: random.Random, level: int) -> Kwargs:
+    d.request = rng.choice(YES_NO_REQUESTS).format(topic=d.topic)
+    d.sentences = [rng.choice(YES_NO_ANSWERS), *d.sentences[: 1 if level == 0 else 2]]
+    return _none
+
+
+def _sections(d: Draft, rng: random.Random, level: int) -> Kwargs:
+    n = 2 if level == 0 else rng.randint(3, 4)
+    d.sentences = TOPICS[d.topic][:n]
+    d.layout = "sections"
+    d.splitter = rng.choice(SECTION_SPLITTERS)
+    return _fixed({"section_spliter": d.splitter, "num_sections": n})
+
+
+def _first_word(paragraph: str) -> str:
+    """The first word of a paragraph as the checker reads it."""
+    word = paragraph.split()[0].lstrip("'\"")
+    return re.split(r"[.,?!'\"]", word, maxsplit=1)[0].lower()
+
+
+def _nth_paragraph(d: Draft, rng: random.Random, level: int) -> Kwargs:
+    d.sentences = TOPICS[d.topic][: rng.randint(2, 3) if level == 0 else 4]
+    d.layout = "blocks"
+
+    def kwargs(text: str) -> dict[str, Any] | None:
+        paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+        words = [(i, _first_word(p)) for i, p in enumerate(paragraphs, start=1)]
+        usable = [(i, w) for i, w in words if w.isalpha() and (level > 0 or i == 1)]
+        if not usable:
+            return None
+        nth, word = rng.choice(usable)
+        return {"num_paragraphs": len(paragraphs), "nth_paragraph": nth, "first_word": word}
 
     return kwargs
 
@@ -249,6 +334,15 @@ CONSTRAINTS: dict[str, tuple[str, Shaper]] = {
     "keywords:existence": ("include given keywords", _keywords),
     "keywords:forbidden_words": ("avoid given words", _forbidden),
     "keywords:letter_frequency": ("use a letter fewer or more than N times", _letter_frequency),
+    "keywords:frequency": ("use a word fewer or more than N times", _keyword_frequency),
+    "combination:repeat_prompt": ("repeat the request word for word, then answer", _repeat_prompt),
+    "combination:two_responses": ("give two different responses separated by ******", _two_responses),
+    "detectable_format:constrained_response": ("answer with one of given options", _constrained),
+    "detectable_format:multiple_sections": ("mark N sections with Section X", _sections),
+    "length_constraints:nth_paragraph_first_word": (
+        "write N paragraphs, paragraph K starting with a given word",
+        _nth_paragraph,
+    ),
 }
 
 
@@ -299,16 +393,22 @@ class IFEvalEnvironment:
     def _compose(self, skill: str, level: int, topics: list[str], rng: random.Random) -> Task | None:
         topic = rng.choice(topics)
         chosen = [skill]
-        if level >= 2:
-            partners = [c for c in CONSTRAINTS if c != skill and not _conflict(c, skill)]
+        partners = [c for c in CONSTRAINTS if c != skill and not _conflict(c, skill)]
+        if level >= 2 and partners:
             chosen.append(rng.choice(partners))
         sentences = TOPICS[topic]
-        draft = Draft(topic=topic, sentences=sentences[: rng.randint(2, 3)])
+        draft = Draft(
+            topic=topic,
+            sentences=sentences[: rng.randint(2, 3)],
+            request=rng.choice(REQUESTS).format(topic=topic),
+        )
         kwarg_fns = [CONSTRAINTS[c][1](draft, rng, level) for c in chosen]
         response = draft.render()
-        kwargs = [fn(response) for fn in kwarg_fns]
-        request = rng.choice(REQUESTS).format(topic=topic)
-        question = " ".join([request, *(describe(c, k) for c, k in zip(chosen, kwargs, strict=True))])
+        found = [fn(response) for fn in kwarg_fns]
+        kwargs = [k for k in found if k is not None]
+        if len(kwargs) < len(found):
+            return None
+        question = " ".join([draft.request, *(describe(c, k) for c, k in zip(chosen, kwargs, strict=True))])
         task = Task(
             skill=skill,
             question=question,
