@@ -140,3 +140,26 @@ def test_example_package_installed_with_pip_is_listed_and_runs(
     # without the package on the path the environment is unknown, so it really came from the install
     missing = teachloop("envs", "show", "unit-conversion", cwd=tmp_path, model_cache=model_cache)
     assert missing.returncode == 2 and "unknown environment 'unit-conversion'" in missing.stderr
+
+
+def test_a_used_up_training_pool_keeps_the_student(
+    tmp_path: Path, model_cache: Path, tiny_student: Path
+) -> None:
+    """A fixed pool (jsonl, humaneval) runs dry: the round after finds nothing new and trains nothing."""
+    rows = [{"question": f"Name the number {i}.", "answer": i, "skill": "names"} for i in range(5)]
+    path = tmp_path / "small.jsonl"  # 5 questions: 1 dev, 2 test, a pool of 2
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    run_dir = tmp_path / "run"
+    result = teachloop(
+        "run", *SMALL, "--rounds", "2", "--env", "jsonl", "--env-option", f"path={path}",
+        "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}", cwd=tmp_path, model_cache=model_cache,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "complete" and [r["round"] for r in summary["rounds"]] == [0, 1, 2]
+    assert [r["samples"]["selected"] for r in summary["rounds"][1:]] == [2, 0]
+    store = RunStore(run_dir)
+    assert json.loads(store.path(2, "train_metrics.json").read_text()) == {"rows": 0.0}
+    assert not store.path(2, "model").exists()  # round 2 evaluated round 1's model
+    shown = teachloop("inspect", str(run_dir), "--json", cwd=tmp_path, model_cache=model_cache)
+    assert shown.returncode == 0, shown.stderr
