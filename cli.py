@@ -226,11 +226,22 @@ def status(
 
 @envs_app.command("list")
 def envs_list() -> None:
-    """Installed environments (entry point group teachloop.environments)."""
-    from teachloop.core.registry import environment_entry_points
+    """Installed environments (entry point group teachloop.environments); a broken plug-in says why."""
+    from teachloop.core.registry import environment_entry_points, plugin_info
 
     for name, ep in sorted(environment_entry_points().items()):
-        out.print(f"{name}\t{ep.value}", highlight=False)
+        info = plugin_info(name, ep)
+        out.print(
+            f"{info.name}  ({info.package})  {info.loader}", highlight=False, markup=False, soft_wrap=True
+        )
+        about = f"BROKEN: {info.error}" if info.error else info.description
+        out.print(
+            f"    {about}", highlight=False, markup=False, soft_wrap=True, style="red" if info.error else None
+        )
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 @envs_app.command("show")
@@ -238,18 +249,37 @@ def envs_show(
     name: str,
     env_option: Annotated[list[str], typer.Option("--env-option", help="environment option key=value")] = [],  # noqa: B006
 ) -> None:
-    """An environment's skills, split sizes and a sample task."""
+    """An environment's skills, split sizes at the default config, whether it generates tasks, and a sample."""
+    from teachloop.core.config import EvalConfig
     from teachloop.core.registry import load_environment
+    from teachloop.environments.base import TaskGenerator
 
     env = load_environment(name, _parse_pairs(env_option, "--env-option"))
+    sizes = EvalConfig()
+    dev = env.tasks("dev", sizes.dev_per_skill, 0)
+    test = env.tasks("test", sizes.test_per_skill, 0)
     table = Table(title=f"environment {env.name}")
-    for col in ("skill", "difficulty levels", "evaluated at", "description"):
+    table.add_column("skill", no_wrap=True)
+    for col in ("levels", "eval at", "dev", "test", "description"):
         table.add_column(col)
     for s in env.skills:
-        table.add_row(s.name, f"{s.min_difficulty}-{s.max_difficulty}", str(s.eval_difficulty), s.description)
+        n_dev = sum(t.skill == s.name for t in dev)
+        n_test = sum(t.skill == s.name for t in test)
+        levels = f"{s.min_difficulty}-{s.max_difficulty}"
+        table.add_row(s.name, levels, str(s.eval_difficulty), str(n_dev), str(n_test), s.description)
     out.print(table)
-    sample = env.tasks("dev", 1, 0)[0]
-    out.print(f"sample task ({sample.skill}): {sample.question!r} -> {sample.answer!r}", highlight=False)
+    out.print(
+        f"splits at the default sizes ({sizes.dev_per_skill} dev, {sizes.test_per_skill} test per skill): "
+        f"{len(dev)} dev, {len(test)} test tasks",
+        highlight=False,
+    )
+    generator = "yes (the heuristic teacher can make data)" if isinstance(env, TaskGenerator) else "no"
+    out.print(f"task generator: {generator}", highlight=False)
+    sample = dev[0]
+    out.print(f"sample task ({sample.skill}):", highlight=False)
+    for message in env.prompt(sample):
+        out.print(f"  [{message.role}] {_clip(message.content)}", highlight=False, markup=False)
+    out.print(f"  [gold answer] {_clip(sample.answer)}", highlight=False, markup=False)
 
 
 def main() -> None:

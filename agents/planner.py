@@ -133,6 +133,18 @@ def plan_round(
     previous: Plan | None = None,
 ) -> Plan:
     """``previous`` is the last round's plan (the bandit needs what each skill was given)."""
+    if not report.skills:  # open-ended feedback names no skills: spread over what the generator offers
+        even = split_budget({s.name: 1.0 for s in skills}, budget)
+        allocations = [
+            Allocation(
+                skill=s.name,
+                n=even[s.name],
+                difficulty=s.eval_difficulty,
+                reason="open-ended feedback names no skills: uniform over the environment's skills",
+            )
+            for s in skills
+        ]
+        return Plan(round=report.round + 1, policy=policy, budget=budget, allocations=allocations)
     by_name = {s.name: s for s in skills}
     shares = split_budget(policy_weights(report, policy, min_share, previous), budget)
     progress = learning_progress(report, previous)

@@ -21,6 +21,7 @@ Brain = Literal["heuristic", "openai"]
 BrainRole = Literal["diagnoser", "synthesizer", "reviser"]
 #: Roles that talk to the teacher LLM (each has its own endpoint override, usage and cost).
 LLMRole = Literal["diagnoser", "planner", "synthesizer", "reviser"]
+FeedbackLevel = Literal["open_ended", "skill_list", "skill_tree"]
 
 
 class _Section(BaseModel):
@@ -176,6 +177,11 @@ class TeacherConfig(_Section):
         0.0, ge=0, lt=1, description="share of each round's data drawn from earlier rounds' selected data"
     )
     oversample: float = Field(1.25, ge=1, description="generate this many times the plan, then select")
+    feedback: FeedbackLevel = Field(
+        "skill_list",
+        description="what the teacher sees of an evaluation: open_ended (errors, no skill tags), "
+        "skill_list (accuracy per skill) or skill_tree (skills grouped under parent skills)",
+    )
 
     def brain_for(self, role: BrainRole) -> Brain:
         return getattr(self.brains, role) or self.brain

@@ -30,6 +30,7 @@ from teachloop.core.state import LoopState
 from teachloop.core.store import RunStore
 from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Split, Task, TaskGenerator, normalize_question
+from teachloop.environments.feedback import feedback_view, skill_tree
 from teachloop.evals.evaluate import answer_and_score
 from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
 from teachloop.training.sft import train_sft
@@ -110,14 +111,19 @@ def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
     dev = {e["round"]: EvalSummary.model_validate(e) for e in state["evals"] if e["split"] == "dev"}
     results = ctx.store.read_models(ctx.store.path(round_, "eval_dev.parquet"), ItemResult)
-    failures = [r for r in results if not r.solved]
+    level = ctx.config.teacher.feedback
+    tree = skill_tree(ctx.env) if level == "skill_tree" else None
+    view = feedback_view(level, dev[round_], results, tree)
+    previous = feedback_view(level, dev[round_ - 1], [], tree) if round_ - 1 in dev else None
+    ctx.store.write_json(ctx.store.path(round_, "feedback.json"), view)
     inputs = {
-        "dev_accuracy": {k: m.accuracy for k, m in dev[round_].skills.items()},
-        "failures": len(failures),
-        "compared_with_round": round_ - 1 if round_ - 1 in dev else None,
+        "feedback": level,
+        "dev_accuracy": {k: m.accuracy for k, m in view.skills.items()} or view.accuracy,
+        "failures": len(view.failures),
+        "compared_with_round": round_ - 1 if previous else None,
     }
     with ctx.tracer.span("agent", "diagnoser.heuristic", inputs=inputs) as sp:
-        report = diagnose(dev[round_], dev.get(round_ - 1), failures)
+        report = diagnose(view, previous)
         sp.outputs = {
             "summary": report.summary,
             "skills": [
@@ -125,7 +131,7 @@ def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
                 for w in report.skills
             ],
         }
-    report = brains.llm_diagnosis(ctx, report, failures)
+    report = brains.llm_diagnosis(ctx, report, [r for r in results if not r.solved])
     ctx.store.write_json(ctx.store.path(round_, "weakness.json"), report)
     return brains.usage_update(ctx, round_, "diagnose")
 
@@ -252,6 +258,9 @@ def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     dataset = ctx.store.read_dataset(ctx.store.path(round_, "sft.parquet"))
     out = ctx.store.path(round_, "model")
     settings = ctx.config.train.for_round(round_)
+    if len(dataset) == 0:  # e.g. a finite training pool the earlier rounds used up: keep the student
+        ctx.store.write_json(ctx.store.path(round_, "train_metrics.json"), {"rows": 0.0})
+        return {"round": round_, "student": state["student"]}
     inputs = {
         "rows": len(dataset),
         "student": state["student"],

@@ -3,6 +3,7 @@
 An environment names its skills, hands out dev and test tasks with gold answers, says how the
 student is asked (``prompt``) and scores an answer (``score``, the verifier). Environments that
 can make new verified tasks also implement ``TaskGenerator``; the heuristic teacher needs it.
+One that groups its skills under parent skills implements ``SkillTree``.
 Everything that crosses this boundary is a frozen pydantic model with a content-hash id.
 """
 
@@ -127,6 +128,13 @@ class TaskChecker(Protocol):
     """
 
     def check_task(self, task: Task) -> Score: ...
+
+
+@runtime_checkable
+class SkillTree(Protocol):
+    """Optional capability: group the skills under parent skills (the skill-tree feedback level)."""
+
+    def skill_groups(self) -> dict[str, list[str]]: ...
 
 
 def normalize_question(text: str) -> str:

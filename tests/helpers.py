@@ -42,6 +42,7 @@ def node_seconds(run_dir: Path, round_: int, node: str) -> float:
 def teachloop(
     *args: str, cwd: Path, model_cache: Path, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``env`` replaces the default ``cli_env(model_cache)`` (e.g. to add a PYTHONPATH)."""
     return subprocess.run(
         [sys.executable, "-m", "teachloop", *args],
         cwd=cwd,
