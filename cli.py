@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -40,6 +41,7 @@ def _quiet_libraries() -> None:
     import datasets
     import transformers
 
+    os.environ.setdefault("TQDM_DISABLE", "1")  # TRL's own progress bars (DPO reference log-probs)
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     transformers.utils.logging.set_verbosity_error()

@@ -121,7 +121,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             progress=progress,
         )
         run_config = RunnableConfig(
-            configurable=THREAD["configurable"], recursion_limit=16 + 8 * (config.rounds + 1)
+            configurable=THREAD["configurable"], recursion_limit=16 + 12 * (config.rounds + 1)
         )
         snapshot = graph.get_state(run_config)
         values: dict[str, Any] = dict(snapshot.values)
