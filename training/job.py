@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from datasets import Dataset
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,10 +101,13 @@ def clear_outputs(job: TrainJob) -> None:
 
 
 def stage_dataset(stage: Stage) -> Dataset:
-    dataset = Dataset(pq.read_table(stage.data))
+    """The stage's rows, read through the datasets cache so that every process of a distributed job
+    finds the tokenised copy the main process made (an in-memory table's cache is per process)."""
+    dataset = Dataset.from_parquet(str(stage.data))
+    assert isinstance(dataset, Dataset)  # from_parquet of one file is one split
     if stage.drop_task_ids:
         dropped = set(stage.drop_task_ids)
-        dataset = dataset.filter(lambda row: row["task_id"] not in dropped)
+        dataset = dataset.select([i for i, t in enumerate(dataset["task_id"]) if t not in dropped])
     return dataset
 
 
