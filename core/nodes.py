@@ -29,7 +29,7 @@ from teachloop.core.state import LoopState
 from teachloop.core.store import RunStore
 from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Split, Task, normalize_question
-from teachloop.evals.evaluate import answer_and_score
+from teachloop.evals.evaluate import evaluate_student
 from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
 from teachloop.training.generation import TokenUsage
 from teachloop.training.job import TRAINER_CLASSES, build_job, clear_outputs, run_stage, stage_metrics
@@ -85,14 +85,9 @@ def setup(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
 
 def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
-    dtype = ctx.config.eval.dtype
-    with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": dtype}):
-        model, tokenizer = load_student(
-            Path(state["student"]), device=compute_device(), dtype=getattr(torch, dtype)
-        )
     tasks = {s: _split_tasks(ctx, s) for s in SPLITS}
-    results = answer_and_score(
-        model, tokenizer, ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
+    results = evaluate_student(
+        Path(state["student"]), ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
     )
     parts: dict[Split, list[ItemResult]] = {
         "dev": results[: len(tasks["dev"])],

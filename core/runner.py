@@ -25,6 +25,7 @@ from teachloop.core.store import RunStore
 from teachloop.core.summary import build_summary, write_summary
 from teachloop.core.traces import SpanSink, Tracer
 from teachloop.environments.base import Environment
+from teachloop.training.preflight import check_run
 from teachloop.training.student import resolve_student
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
+    check_run(config)
     return PreparedRun(config=config, store=RunStore(root), env=env, base_student=base)
 
 
@@ -70,6 +72,7 @@ def load_run(run_dir: Path) -> PreparedRun:
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
+    check_run(config)
     return PreparedRun(config=config, store=store, env=env, base_student=base)
 
 
