@@ -19,6 +19,7 @@ from rich.table import Table
 
 from teachloop.core.errors import ConfigError, TeachloopError
 from teachloop.evals.inspector import inspect_app, report_command
+from teachloop.training.reviser_cli import reviser_app
 
 app = typer.Typer(
     add_completion=False,
@@ -31,6 +32,7 @@ envs_app = typer.Typer(no_args_is_help=True, help="List and show environments.")
 app.add_typer(envs_app, name="envs")
 app.add_typer(inspect_app, name="inspect")
 app.command("report")(report_command)
+app.add_typer(reviser_app, name="reviser")
 
 out = Console()
 err = Console(stderr=True)
@@ -129,6 +131,21 @@ def run(
     policy: Annotated[str | None, typer.Option(help="deficit, uniform or bandit")] = None,
     samples_per_round: Annotated[int | None, typer.Option(help="training samples made per round")] = None,
     seed: Annotated[int | None, typer.Option(help="seed for splits, data and training")] = None,
+    teacher: Annotated[
+        str | None,
+        typer.Option(
+            help="brain of every agent role: heuristic or openai (openai also makes the policy llm "
+            "unless one is given); per role: --set teacher.brains.diagnoser=openai"
+        ),
+    ] = None,
+    teacher_base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint of the teacher LLM (default: OpenAI)")
+    ] = None,
+    teacher_model: Annotated[str | None, typer.Option(help="teacher model name")] = None,
+    trainer: Annotated[
+        str | None,
+        typer.Option(help="sft, dpo, grpo, or auto (per skill, SFT -> DPO -> GRPO when gains stall)"),
+    ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="where the run is written (default runs/<time>-<env>)")
     ] = None,
@@ -136,7 +153,7 @@ def run(
         list[str], typer.Option("--set", help="any config value, e.g. train.learning_rate=1e-4")
     ] = [],  # noqa: B006
 ) -> None:
-    """Run an improvement loop: evaluate, diagnose, plan, generate, score, select, train; repeat."""
+    """Run an improvement loop: evaluate, diagnose, plan, generate, revise, score, select, train; repeat."""
     from teachloop.core import runner
     from teachloop.core.config import build_config, load_config_file, merge
 
@@ -148,7 +165,19 @@ def run(
         overrides["env_options"] = _parse_pairs(env_option, "--env-option")
     if samples_per_round is not None:
         overrides.setdefault("teacher", {})["samples_per_round"] = samples_per_round
-    cfg = build_config(merge(base, overrides))
+    if teacher is not None:
+        overrides.setdefault("teacher", {})["brain"] = teacher
+    if trainer is not None:
+        overrides.setdefault("train", {})["trainer"] = trainer
+    llm = {"base_url": teacher_base_url, "model": teacher_model}
+    if any(v is not None for v in llm.values()):
+        overrides.setdefault("teacher", {}).setdefault("llm", {}).update(
+            {k: v for k, v in llm.items() if v is not None}
+        )
+    merged = merge(base, overrides)
+    if teacher == "openai":
+        merged.setdefault("policy", "llm")
+    cfg = build_config(merged)
     _quiet_libraries()
     prepared = runner.prepare(cfg, run_dir)
     err.print(f"run directory: {prepared.store.root}")
@@ -205,11 +234,22 @@ def status(
 
 @envs_app.command("list")
 def envs_list() -> None:
-    """Installed environments (entry point group teachloop.environments)."""
-    from teachloop.core.registry import environment_entry_points
+    """Installed environments (entry point group teachloop.environments); a broken plug-in says why."""
+    from teachloop.core.registry import environment_entry_points, plugin_info
 
     for name, ep in sorted(environment_entry_points().items()):
-        out.print(f"{name}\t{ep.value}", highlight=False)
+        info = plugin_info(name, ep)
+        out.print(
+            f"{info.name}  ({info.package})  {info.loader}", highlight=False, markup=False, soft_wrap=True
+        )
+        about = f"BROKEN: {info.error}" if info.error else info.description
+        out.print(
+            f"    {about}", highlight=False, markup=False, soft_wrap=True, style="red" if info.error else None
+        )
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 @envs_app.command("show")
@@ -217,18 +257,37 @@ def envs_show(
     name: str,
     env_option: Annotated[list[str], typer.Option("--env-option", help="environment option key=value")] = [],  # noqa: B006
 ) -> None:
-    """An environment's skills, split sizes and a sample task."""
+    """An environment's skills, split sizes at the default config, whether it generates tasks, and a sample."""
+    from teachloop.core.config import EvalConfig
     from teachloop.core.registry import load_environment
+    from teachloop.environments.base import TaskGenerator
 
     env = load_environment(name, _parse_pairs(env_option, "--env-option"))
+    sizes = EvalConfig()
+    dev = env.tasks("dev", sizes.dev_per_skill, 0)
+    test = env.tasks("test", sizes.test_per_skill, 0)
     table = Table(title=f"environment {env.name}")
-    for col in ("skill", "difficulty levels", "evaluated at", "description"):
+    table.add_column("skill", no_wrap=True)
+    for col in ("levels", "eval at", "dev", "test", "description"):
         table.add_column(col)
     for s in env.skills:
-        table.add_row(s.name, f"{s.min_difficulty}-{s.max_difficulty}", str(s.eval_difficulty), s.description)
+        n_dev = sum(t.skill == s.name for t in dev)
+        n_test = sum(t.skill == s.name for t in test)
+        levels = f"{s.min_difficulty}-{s.max_difficulty}"
+        table.add_row(s.name, levels, str(s.eval_difficulty), str(n_dev), str(n_test), s.description)
     out.print(table)
-    sample = env.tasks("dev", 1, 0)[0]
-    out.print(f"sample task ({sample.skill}): {sample.question!r} -> {sample.answer!r}", highlight=False)
+    out.print(
+        f"splits at the default sizes ({sizes.dev_per_skill} dev, {sizes.test_per_skill} test per skill): "
+        f"{len(dev)} dev, {len(test)} test tasks",
+        highlight=False,
+    )
+    generator = "yes (the heuristic teacher can make data)" if isinstance(env, TaskGenerator) else "no"
+    out.print(f"task generator: {generator}", highlight=False)
+    sample = dev[0]
+    out.print(f"sample task ({sample.skill}):", highlight=False)
+    for message in env.prompt(sample):
+        out.print(f"  [{message.role}] {_clip(message.content)}", highlight=False, markup=False)
+    out.print(f"  [gold answer] {_clip(sample.answer)}", highlight=False, markup=False)
 
 
 def main() -> None:

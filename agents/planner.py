@@ -34,6 +34,9 @@ class Allocation(BaseModel):
     difficulty: int
     trainer: Trainer = "sft"
     reason: str
+    focus: list[str] = Field(
+        default_factory=list, description="error patterns within the skill the new data should target"
+    )
 
 
 class Plan(BaseModel):
@@ -67,7 +70,7 @@ def split_budget(weights: dict[str, float], budget: int) -> dict[str, int]:
 EXPLORATION = 0.2
 
 
-def _floored(raw: dict[str, float], min_share: float) -> dict[str, float]:
+def floored(raw: dict[str, float], min_share: float) -> dict[str, float]:
     """Normalise ``raw`` to shares, each at least ``min_share`` (uniform if all are zero)."""
     total = sum(raw.values())
     if total <= 0:
@@ -89,10 +92,12 @@ def policy_weights(
     report: WeaknessReport, policy: Policy, min_share: float, previous: Plan | None = None
 ) -> dict[str, float]:
     names = [w.skill for w in report.skills]
+    if policy == "llm":
+        raise ValueError("policy llm is the LLM planner's (teachloop.agents.llm_planner), not a weighting")
     if policy == "uniform":
         return {n: 1.0 for n in names}
     if policy == "deficit":
-        return _floored({w.skill: w.deficit for w in report.skills}, min_share)
+        return floored({w.skill: w.deficit for w in report.skills}, min_share)
     progress = learning_progress(report, previous)
     if progress is None:
         return {n: 1.0 for n in names}
@@ -102,7 +107,7 @@ def policy_weights(
         w.skill: (1 - EXPLORATION) * progress[w.skill] / total + EXPLORATION * w.deficit / deficit_total
         for w in report.skills
     }
-    return _floored(raw, min_share)
+    return floored(raw, min_share)
 
 
 def _reason(policy: Policy, weakness: SkillWeakness, progress: dict[str, float] | None) -> str:
@@ -129,6 +134,18 @@ def plan_round(
     previous: Plan | None = None,
 ) -> Plan:
     """``previous`` is the last round's plan (the bandit needs what each skill was given)."""
+    if not report.skills:  # open-ended feedback names no skills: spread over what the generator offers
+        even = split_budget({s.name: 1.0 for s in skills}, budget)
+        allocations = [
+            Allocation(
+                skill=s.name,
+                n=even[s.name],
+                difficulty=s.eval_difficulty,
+                reason="open-ended feedback names no skills: uniform over the environment's skills",
+            )
+            for s in skills
+        ]
+        return Plan(round=report.round + 1, policy=policy, budget=budget, allocations=allocations)
     by_name = {s.name: s for s in skills}
     shares = split_budget(policy_weights(report, policy, min_share, previous), budget)
     progress = learning_progress(report, previous)

@@ -7,16 +7,23 @@ README's default run, chosen from measurements on a 2-core CPU (see README, "Mea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from teachloop.core.errors import ConfigError
 
-Policy = Literal["deficit", "uniform", "bandit"]
+Policy = Literal["deficit", "uniform", "bandit", "llm"]
 #: How a round trains: one trainer for every skill, or ``auto`` (per skill, SFT -> DPO -> GRPO when gains stall).
 Recipe = Literal["sft", "dpo", "grpo", "auto"]
+#: Who does an agent role's thinking: offline rules, or an LLM behind an OpenAI-compatible endpoint.
+Brain = Literal["heuristic", "openai"]
+#: Agent roles whose brain can be chosen; the planner's brain is ``policy`` (``llm`` is its LLM brain).
+BrainRole = Literal["diagnoser", "synthesizer", "reviser"]
+#: Roles that talk to the teacher LLM (each has its own endpoint override, usage and cost).
+LLMRole = Literal["diagnoser", "planner", "synthesizer", "reviser"]
+FeedbackLevel = Literal["open_ended", "skill_list", "skill_tree"]
 
 
 class _Section(BaseModel):
@@ -156,7 +163,111 @@ class TrainConfig(_Section):
         )
 
 
+class EndpointConfig(_Section):
+    """Where one role's LLM lives; unset fields fall back to ``teacher.llm``'s."""
+
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"
+    )
+    model: str | None = Field(None, description="model name the endpoint serves")
+    api_key_env: str | None = Field(None, description="environment variable holding the API key")
+
+
+class LLMConfig(_Section):
+    """The teacher LLM client. The API key is read from ``api_key_env`` at run time and never stored."""
+
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL (vllm serve, transformers serve, Ollama); unset: OpenAI"
+    )
+    model: str | None = Field(None, description="teacher model name; required when any role uses openai")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="name of the environment variable holding the API key (a keyless local server works)",
+    )
+    endpoints: dict[LLMRole, EndpointConfig] = Field(
+        default_factory=dict, description="per-role endpoint overrides, e.g. a locally trained reviser"
+    )
+    concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at once")
+    timeout_s: float = Field(120.0, gt=0, description="seconds before one request is abandoned and retried")
+    max_retries: int = Field(
+        5, ge=0, le=50, description="retries on rate limits, 5xx, timeouts, lost connections"
+    )
+    backoff_s: float = Field(1.0, ge=0, description="first retry wait; doubles per retry, with jitter")
+    backoff_max_s: float = Field(30.0, ge=0, description="longest wait between retries")
+    temperature: float = Field(0.8, ge=0, le=2, description="sampling temperature of the writing roles")
+    max_tokens: int = Field(1024, ge=1, description="reply length limit per request")
+    cache: bool = Field(True, description="reuse replies to identical requests (reruns and resumes are free)")
+    cache_path: Path | None = Field(None, description="a shared response cache file; default: in the run dir")
+    prompt_price: float = Field(0.0, ge=0, description="USD per million prompt tokens, for cost accounting")
+    completion_price: float = Field(0.0, ge=0, description="USD per million completion tokens")
+
+
+class BrainsConfig(_Section):
+    """Per-role brain overrides; an unset role follows ``teacher.brain``."""
+
+    diagnoser: Brain | None = None
+    synthesizer: Brain | None = None
+    reviser: Brain | None = None
+
+
+DEFAULT_PERSONAS = [
+    "a primary-school teacher writing a worksheet",
+    "a puzzle-book author",
+    "an exam setter who likes tricky edge cases",
+    "a programmer writing unit tests",
+    "a tutor explaining to a struggling student",
+    "a quiz-show writer",
+]
+
+
+class SynthesisConfig(_Section):
+    """The LLM synthesizer: new tasks with solutions, answers checked before they count."""
+
+    share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="share of each allocation the LLM writes when the environment also has a procedural "
+        "generator (the rest comes from the generator); environments without one get everything from the LLM",
+    )
+    tasks_per_call: int = Field(4, ge=1, le=50, description="tasks the synthesizer writes per request")
+    agreement_samples: int = Field(
+        3, ge=1, le=20, description="independent teacher answers per task where no verifier can check it"
+    )
+    min_agreement: float = Field(
+        0.6, gt=0, le=1, description="share of those answers that must match the task's answer (0.6: 2 of 3)"
+    )
+    personas: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PERSONAS), description="voices the synthesizer writes in"
+    )
+    seed_examples: int = Field(3, ge=0, le=20, description="example tasks shown per request")
+
+
+class RevisionConfig(_Section):
+    """The CoachLM reviser: rewrite weak samples, keep a rewrite only when a judge is confident."""
+
+    scope: Literal["weak", "all"] = Field(
+        "weak", description="revise only samples that fail a check (weak), or offer every sample (all)"
+    )
+    max_per_round: int = Field(64, ge=0, description="most samples revised per round")
+    min_confidence: float = Field(
+        0.7, ge=0, le=1, description="judge confidence needed to keep a revision over its original"
+    )
+
+
 class TeacherConfig(_Section):
+    brain: Brain = Field(
+        "heuristic",
+        description="brain of every role (diagnoser, synthesizer, reviser); the planner's is the policy",
+    )
+    brains: BrainsConfig = Field(default_factory=BrainsConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
+    revision: RevisionConfig = Field(default_factory=RevisionConfig)
+    diagnoser_examples: int = Field(
+        4, ge=1, le=50, description="failures per skill the LLM diagnoser reads (with the student's answers)"
+    )
     samples_per_round: int = Field(480, ge=1, description="training samples the teacher makes per round")
     min_share: float = Field(
         0.1,
@@ -168,6 +279,14 @@ class TeacherConfig(_Section):
         0.0, ge=0, lt=1, description="share of each round's data drawn from earlier rounds' selected data"
     )
     oversample: float = Field(1.25, ge=1, description="generate this many times the plan, then select")
+    feedback: FeedbackLevel = Field(
+        "skill_list",
+        description="what the teacher sees of an evaluation: open_ended (errors, no skill tags), "
+        "skill_list (accuracy per skill) or skill_tree (skills grouped under parent skills)",
+    )
+
+    def brain_for(self, role: BrainRole) -> Brain:
+        return getattr(self.brains, role) or self.brain
 
 
 class StopConfig(_Section):
@@ -202,6 +321,29 @@ class RunConfig(_Section):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     model_cache: Path | None = Field(None, description="where converted students are cached")
 
+    def uses_llm(self, role: LLMRole) -> bool:
+        """Whether ``role`` thinks with the teacher LLM (the planner does when the policy is ``llm``)."""
+        if role == "planner":
+            return self.policy == "llm"
+        return self.teacher.brain_for(role) == "openai"
+
+    @property
+    def llm_roles(self) -> list[LLMRole]:
+        return [r for r in get_args(LLMRole) if self.uses_llm(r)]
+
+    @model_validator(mode="after")
+    def _teacher_model_named(self) -> RunConfig:
+        llm = self.teacher.llm
+        missing = [
+            r for r in self.llm_roles if not ((e := llm.endpoints.get(r)) and e.model) and not llm.model
+        ]
+        if missing:
+            raise ValueError(
+                f"the openai brain of {', '.join(missing)} needs a model: pass --teacher-model "
+                "or set teacher.llm.model"
+            )
+        return self
+
     @model_validator(mode="after")
     def _vllm_needs_full_models(self) -> RunConfig:
         if self.eval.backend == "vllm" and self.train.lora:
@@ -214,8 +356,10 @@ class RunConfig(_Section):
 
 def _one_line(err: ValidationError) -> str:
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "config"
     extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    if not first["loc"]:  # a check across sections: its message names the settings itself
+        return f"bad config: {first['msg'].removeprefix('Value error, ')}{extra}"
+    where = ".".join(str(p) for p in first["loc"])
     return f"bad config value {where}: {first['msg']}{extra}"
 
 

@@ -1,7 +1,7 @@
 """The improvement loop as one LangGraph StateGraph, checkpointed to SQLite after every node.
 
 ```
-setup -> evaluate -> diagnose -> plan -> generate -> score -> select -> [rollout] -> train -> evaluate ...
+setup -> evaluate -> diagnose -> plan -> generate -> revise -> score -> select -> [rollout] -> train -> evaluate ...
               \\-> (stop: rounds, target, plateau, time) -> END
 ```
 """
@@ -26,6 +26,7 @@ _PIPELINE = [
     ("diagnose", nodes.diagnose_node),
     ("plan", nodes.plan_node),
     ("generate", nodes.generate_node),
+    ("revise", nodes.revise_node),
     ("score", nodes.score_node),
     ("select", nodes.select_node),
     ("train", nodes.train_node),

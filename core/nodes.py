@@ -24,11 +24,14 @@ from teachloop.agents.planner import Plan, Trainer, plan_round
 from teachloop.agents.recipe import assign_trainers
 from teachloop.agents.scorer import ScoredSample, score_candidates
 from teachloop.agents.selector import SelectedSample, select, sft_rows
+from teachloop.core import brains
 from teachloop.core.config import RunConfig
+from teachloop.core.llm import Teacher
 from teachloop.core.state import LoopState
 from teachloop.core.store import RunStore
 from teachloop.core.traces import Tracer
-from teachloop.environments.base import Environment, Split, Task, normalize_question
+from teachloop.environments.base import Environment, Split, Task, TaskGenerator, normalize_question
+from teachloop.environments.feedback import feedback_view, skill_tree
 from teachloop.evals.evaluate import evaluate_student
 from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
 from teachloop.training.generation import TokenUsage
@@ -49,6 +52,7 @@ class LoopContext:
     tracer: Tracer
     base_student: Path
     progress: ProgressFn | None = None
+    teacher: Teacher | None = None
 
 
 def _split_path(store: RunStore, split: Split) -> Path:
@@ -108,14 +112,19 @@ def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
     dev = {e["round"]: EvalSummary.model_validate(e) for e in state["evals"] if e["split"] == "dev"}
     results = ctx.store.read_models(ctx.store.path(round_, "eval_dev.parquet"), ItemResult)
-    failures = [r for r in results if not r.solved]
+    level = ctx.config.teacher.feedback
+    tree = skill_tree(ctx.env) if level == "skill_tree" else None
+    view = feedback_view(level, dev[round_], results, tree)
+    previous = feedback_view(level, dev[round_ - 1], [], tree) if round_ - 1 in dev else None
+    ctx.store.write_json(ctx.store.path(round_, "feedback.json"), view)
     inputs = {
-        "dev_accuracy": {k: m.accuracy for k, m in dev[round_].skills.items()},
-        "failures": len(failures),
-        "compared_with_round": round_ - 1 if round_ - 1 in dev else None,
+        "feedback": level,
+        "dev_accuracy": {k: m.accuracy for k, m in view.skills.items()} or view.accuracy,
+        "failures": len(view.failures),
+        "compared_with_round": round_ - 1 if previous else None,
     }
     with ctx.tracer.span("agent", "diagnoser.heuristic", inputs=inputs) as sp:
-        report = diagnose(dev[round_], dev.get(round_ - 1), failures)
+        report = diagnose(view, previous)
         sp.outputs = {
             "summary": report.summary,
             "skills": [
@@ -123,41 +132,68 @@ def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
                 for w in report.skills
             ],
         }
+    report = brains.llm_diagnosis(ctx, report, [r for r in results if not r.solved])
     ctx.store.write_json(ctx.store.path(round_, "weakness.json"), report)
-    return {}
+    return brains.usage_update(ctx, round_, "diagnose")
 
 
 def plan_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
     report = ctx.store.read_json(ctx.store.path(round_, "weakness.json"), WeaknessReport)
     teacher = ctx.config.teacher
-    inputs = {"weakness": report.summary, "budget": teacher.samples_per_round, "min_share": teacher.min_share}
-    with ctx.tracer.span("agent", f"planner.{ctx.config.policy}", inputs=inputs) as sp:
-        previous = Plan.model_validate(state["plans"][-1]) if state.get("plans") else None
-        plan = plan_round(
-            report, ctx.env.skills, teacher.samples_per_round, ctx.config.policy, teacher.min_share, previous
-        )
-        train = ctx.config.train
-        plan = assign_trainers(plan, report, previous, train.trainer, train.stall_threshold)
-        sp.outputs = [a.model_dump() for a in plan.allocations]
+    previous = Plan.model_validate(state["plans"][-1]) if state.get("plans") else None
+    if ctx.config.uses_llm("planner"):
+        plan = brains.llm_planning(ctx, report, previous)
+    else:
+        inputs = {
+            "weakness": report.summary,
+            "budget": teacher.samples_per_round,
+            "min_share": teacher.min_share,
+        }
+        with ctx.tracer.span("agent", f"planner.{ctx.config.policy}", inputs=inputs) as sp:
+            plan = plan_round(
+                report,
+                ctx.env.skills,
+                teacher.samples_per_round,
+                ctx.config.policy,
+                teacher.min_share,
+                previous,
+            )
+            sp.outputs = [a.model_dump() for a in plan.allocations]
+    train = ctx.config.train  # which trainer each skill gets, and why, goes into plan.json
+    plan = assign_trainers(plan, report, previous, train.trainer, train.stall_threshold)
     ctx.store.write_json(ctx.store.path(plan.round, "plan.json"), plan)
-    return {"plans": [plan.model_dump()]}
+    return {"plans": [plan.model_dump()], **brains.usage_update(ctx, plan.round, "plan")}
 
 
 def generate_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     plan = _plan(state)
-    inputs = {
-        "planned": {a.skill: a.n for a in plan.allocations},
-        "oversample": ctx.config.teacher.oversample,
-    }
-    with ctx.tracer.span("agent", "engine.heuristic", inputs=inputs) as sp:
-        known = _trained_questions(ctx, plan.round) | _eval_questions(ctx)
-        tasks = generate_for_plan(
-            ctx.env, plan, ctx.config.seed, ctx.config.teacher.oversample, known, ctx.tracer
-        )
-        sp.outputs = {"generated": len(tasks), "by_skill": dict(Counter(t.skill for t in tasks))}
-    ctx.store.write_models(ctx.store.path(plan.round, "generated.parquet"), tasks)
-    return {}
+    known = _trained_questions(ctx, plan.round) | _eval_questions(ctx)
+    written, rest = brains.synthesis(ctx, plan, known)
+    known |= {normalize_question(t.question) for t in written}
+    tasks: list[Task] = []
+    if isinstance(ctx.env, TaskGenerator) or not ctx.config.uses_llm("synthesizer"):
+        inputs = {
+            "planned": {a.skill: a.n for a in rest.allocations},
+            "oversample": ctx.config.teacher.oversample,
+        }
+        with ctx.tracer.span("agent", "engine.heuristic", inputs=inputs) as sp:
+            tasks = generate_for_plan(
+                ctx.env, rest, ctx.config.seed, ctx.config.teacher.oversample, known, ctx.tracer
+            )
+            sp.outputs = {"generated": len(tasks), "by_skill": dict(Counter(t.skill for t in tasks))}
+    ctx.store.write_models(ctx.store.path(plan.round, "generated.parquet"), written + tasks)
+    return brains.usage_update(ctx, plan.round, "generate")
+
+
+def revise_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
+    """CoachLM: weak samples rewritten (LLM reviser) or left as they are (heuristic)."""
+    round_ = _plan(state).round
+    tasks = ctx.store.read_models(ctx.store.path(round_, "generated.parquet"), Task)
+    outcome = brains.revision(ctx, round_, tasks)
+    ctx.store.write_models(ctx.store.path(round_, "revisions.parquet"), outcome.records)
+    ctx.store.write_models(ctx.store.path(round_, "revised.parquet"), outcome.tasks)
+    return brains.usage_update(ctx, round_, "revise")
 
 
 def _trained_questions(ctx: LoopContext, before_round: int) -> set[str]:
@@ -175,7 +211,7 @@ def _selected_before(ctx: LoopContext, before_round: int) -> list[SelectedSample
 
 def score_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = _plan(state).round
-    tasks = ctx.store.read_models(ctx.store.path(round_, "generated.parquet"), Task)
+    tasks = ctx.store.read_models(ctx.store.path(round_, "revised.parquet"), Task)
     with ctx.tracer.span("tool", f"{ctx.env.name}.verify", inputs={"candidates": len(tasks)}) as sp:
         scored = score_candidates(ctx.env, tasks, _trained_questions(ctx, round_), _eval_questions(ctx))
         sp.outputs = {
@@ -346,7 +382,7 @@ def stop_reason(state: dict[str, Any], config: RunConfig, elapsed: float) -> str
 
 NodeFn = Callable[[LoopState, LoopContext], dict[str, Any]]
 #: Nodes that work on the next round's data; the others work on the current round.
-_NEXT_ROUND_NODES = frozenset({"plan", "generate", "score", "select", "rollout", "train"})
+_NEXT_ROUND_NODES = frozenset({"plan", "generate", "revise", "score", "select", "rollout", "train"})
 
 
 class GraphNode(Protocol):

@@ -29,9 +29,11 @@ from teachloop.training.preflight import check_run
 from teachloop.training.student import resolve_student
 
 if TYPE_CHECKING:
+    from teachloop.core.llm import Teacher
     from teachloop.core.nodes import ProgressFn
 
-# The graph (torch, TRL) is imported only once a run really starts: bad input fails in a second.
+# The graph (torch, TRL) and the LLM client (openai) are imported only once they are needed: bad
+# input fails in a second.
 
 THREAD = RunnableConfig(configurable={"thread_id": "loop"})
 
@@ -52,6 +54,7 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
     """Validate everything a new run needs; writes nothing into the run directory."""
     root = (run_dir or default_run_dir(config)).expanduser()
     RunStore.check_creatable(root)
+    _check_teacher(config)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
@@ -64,11 +67,20 @@ def start(prepared: PreparedRun, progress: ProgressFn | None = None) -> dict[str
     return _execute(prepared, progress)
 
 
+def _check_teacher(config: RunConfig) -> None:
+    """Fail before anything is written when a role on the LLM has no model or no key."""
+    if config.llm_roles:
+        from teachloop.core.llm import read_keys, resolve_endpoints
+
+        read_keys(resolve_endpoints(config.teacher.llm, config.llm_roles))
+
+
 def load_run(run_dir: Path) -> PreparedRun:
     store = RunStore(run_dir)
     if not store.config_path.is_file():
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
     config = build_config(load_config_file(store.config_path))
+    _check_teacher(config)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
@@ -108,13 +120,36 @@ def _locked(store: RunStore) -> Iterator[None]:
         os.close(fd)
 
 
+@contextmanager
+def _teacher(config: RunConfig, store: RunStore, tracer: Tracer) -> Iterator[Teacher | None]:
+    """The run's LLM teacher, when any role thinks with one; its cache lives in the run dir by default."""
+    if not config.llm_roles:
+        yield None
+        return
+    from teachloop.core.llm import Teacher
+    from teachloop.core.llm_cache import ResponseCache
+
+    settings = config.teacher.llm
+    cache = ResponseCache(settings.cache_path or store.root / "llm_cache.sqlite") if settings.cache else None
+    teacher = Teacher(settings, config.llm_roles, tracer, cache)
+    try:
+        yield teacher
+    finally:
+        teacher.close()
+
+
 def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, Any]:
     from teachloop.core.graph import compiled_graph
     from teachloop.core.nodes import LoopContext
 
     store, config = prepared.store, prepared.config
     sinks = _span_sinks(config, store)
-    with _locked(store), Tracer(store.traces_db, sinks) as tracer, compiled_graph(store.state_db) as graph:
+    with (
+        _locked(store),
+        Tracer(store.traces_db, sinks) as tracer,
+        _teacher(config, store, tracer) as teacher,
+        compiled_graph(store.state_db) as graph,
+    ):
         context = LoopContext(
             config=config,
             store=store,
@@ -122,6 +157,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             tracer=tracer,
             base_student=prepared.base_student,
             progress=progress,
+            teacher=teacher,
         )
         run_config = RunnableConfig(
             configurable=THREAD["configurable"], recursion_limit=16 + 12 * (config.rounds + 1)

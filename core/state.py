@@ -18,4 +18,5 @@ class LoopState(TypedDict, total=False):
     samples: Annotated[list[dict[str, Any]], operator.add]
     timings: Annotated[list[dict[str, Any]], operator.add]
     plans: Annotated[list[dict[str, Any]], operator.add]
+    llm_usage: Annotated[list[dict[str, Any]], operator.add]
     stop_reason: str | None

@@ -1,5 +1,5 @@
 """``summary.json``: per round, dev and test accuracy (overall and per skill), samples made and
-trained on, and seconds per node. Rewritten from the checkpointed state after every node, so it
+trained on, seconds per node and teacher LLM usage per role (with run totals). Rewritten from the checkpointed state after every node, so it
 is current whenever a user looks, and rebuilt on resume if a crash left it behind.
 """
 
@@ -40,6 +40,13 @@ def build_summary(state: LoopState, config: RunConfig, run_id: str) -> dict[str,
         entry = rounds[counts["round"]]
         entry["round"] = counts["round"]
         entry["samples"] = {k: v for k, v in counts.items() if k != "round"}
+    totals: dict[str, dict[str, float]] = {}
+    for spent in state.get("llm_usage", []):
+        entry = rounds[spent["round"]]
+        entry["round"] = spent["round"]
+        for role, usage in spent["roles"].items():
+            _add_usage(entry.setdefault("llm", {}).setdefault(role, {}), usage)
+            _add_usage(totals.setdefault(role, {}), usage)
     for t in state.get("timings", []):
         entry = rounds[t["round"]]
         entry["round"] = t["round"]
@@ -54,7 +61,14 @@ def build_summary(state: LoopState, config: RunConfig, run_id: str) -> dict[str,
         "stop_reason": stop,
         "total_seconds": round(sum(t["seconds"] for t in state.get("timings", [])), 3),
         "rounds": [rounds[k] for k in sorted(rounds)],
+        "llm_usage": totals,
     }
+
+
+def _add_usage(into: dict[str, float], usage: dict[str, float]) -> None:
+    """Sum one node's usage of a role into a running total (cost rounded to micro-dollars)."""
+    for key, value in usage.items():
+        into[key] = round(into.get(key, 0) + value, 6)
 
 
 def write_summary(store: RunStore, state: LoopState, config: RunConfig) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 An environment names its skills, hands out dev and test tasks with gold answers, says how the
 student is asked (``prompt``) and scores an answer (``score``, the verifier). Environments that
 can make new verified tasks also implement ``TaskGenerator``; the heuristic teacher needs it.
+One that groups its skills under parent skills implements ``SkillTree``.
 Everything that crosses this boundary is a frozen pydantic model with a content-hash id.
 """
 
@@ -49,7 +50,11 @@ def content_id(*parts: object) -> str:
 
 
 class Task(BaseModel):
-    """A question with its gold answer. ``metadata`` is whatever the verifier needs (JSON-safe)."""
+    """A question with its gold answer. ``metadata`` is whatever the verifier needs (JSON-safe).
+
+    Tasks a teacher wrote carry its worked ``solution``; tasks a reviser rewrote keep the text they
+    had before in ``original_question`` / ``original_answer``, so every rewrite can be shown as a diff.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -60,6 +65,9 @@ class Task(BaseModel):
     difficulty: int = 0
     source: str = "environment"
     metadata: dict[str, Any] = Field(default_factory=dict)
+    solution: str = ""
+    original_question: str | None = None
+    original_answer: str | None = None
 
     @model_validator(mode="after")
     def _fill_id(self) -> Task:
@@ -107,6 +115,26 @@ class TaskGenerator(Protocol):
     """Optional capability: make new tasks with verified gold answers, on demand."""
 
     def generate(self, skill: str, n: int, difficulty: int, seed: int) -> list[Task]: ...
+
+
+@runtime_checkable
+class TaskChecker(Protocol):
+    """Optional capability: judge a task someone else wrote (a teacher) without trusting its answer.
+
+    Most verifiers compare an answer with the task's gold answer, which proves nothing about a
+    gold answer an LLM made up. An environment that can decide from the question and metadata
+    alone (run a function against its tests, check a stated constraint) implements this, and the
+    synthesizer trusts its verdict instead of sampling the teacher for agreement.
+    """
+
+    def check_task(self, task: Task) -> Score: ...
+
+
+@runtime_checkable
+class SkillTree(Protocol):
+    """Optional capability: group the skills under parent skills (the skill-tree feedback level)."""
+
+    def skill_groups(self) -> dict[str, list[str]]: ...
 
 
 def normalize_question(text: str) -> str:

@@ -173,6 +173,14 @@ class ReasoningGymEnvironment:
         feedback = "correct" if reward >= 1.0 else f"expected {task.answer!r}, got {answer!r}"
         return Score(reward=reward, feedback=feedback, parsed_answer=answer)
 
+    def skill_groups(self) -> dict[str, list[str]]:
+        """The skill tree: reasoning-gym's own categories (arithmetic, algorithmic, cognition, ...)."""
+        groups: dict[str, list[str]] = {}
+        for name, spec in self._specs.items():
+            category = DATASETS[spec.task][0].__module__.split(".")[1]
+            groups.setdefault(category, []).append(name)
+        return groups
+
     def generate(self, skill: str, n: int, difficulty: int, seed: int) -> list[Task]:
         self._require_skill(skill)
         top = len(self._levels[skill]) - 1
@@ -217,7 +225,7 @@ DEFAULT_SKILLS: list[SkillSpec] = [
 
 
 def default_environment(**options: Any) -> ReasoningGymEnvironment:
-    """The default environment (entry point ``reasoning-basics``)."""
+    """The default: five reasoning-gym skills a 135M student starts near 0% on (entry point ``reasoning-basics``)."""
     if options:
         raise ConfigError(f"the default environment takes no options, got {', '.join(options)}")
     return ReasoningGymEnvironment("reasoning-basics", DEFAULT_SKILLS)

@@ -28,13 +28,25 @@ def cli_env(model_cache: Path) -> dict[str, str]:
     return env
 
 
+def node_seconds(run_dir: Path, round_: int, node: str) -> float:
+    """How long ``node`` of ``round_`` took in a finished run: kills aimed inside a node scale with it,
+    so they land inside it on a fast machine as on a loaded one."""
+    from teachloop.core.traces import read_spans
+
+    for span in read_spans(run_dir / "traces.sqlite"):
+        if span.kind == "node" and span.name == node and (span.round or 0) == round_:
+            return span.end - span.start
+    raise LookupError(f"no {node} node in round {round_} of {run_dir}")
+
+
 def teachloop(
-    *args: str, cwd: Path, model_cache: Path, timeout: float = 600
+    *args: str, cwd: Path, model_cache: Path, timeout: float = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``env`` replaces the default ``cli_env(model_cache)`` (e.g. to add a PYTHONPATH)."""
     return subprocess.run(
         [sys.executable, "-m", "teachloop", *args],
         cwd=cwd,
-        env=cli_env(model_cache),
+        env=env or cli_env(model_cache),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -3,8 +3,9 @@ from teachloop.agents.planner import plan_round, split_budget
 from teachloop.agents.scorer import score_candidates
 from teachloop.agents.selector import select, sft_rows
 from teachloop.environments.base import Skill, normalize_question
+from teachloop.environments.feedback import FeedbackView, feedback_view
 from teachloop.environments.reasoning_gym import default_environment
-from teachloop.evals.metrics import ItemResult, summarize
+from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
 
 SKILLS = [Skill(name=n) for n in ("a", "b", "c")]
 
@@ -29,10 +30,14 @@ def _results(round_: int, accuracy: dict[str, float], n: int = 10) -> list[ItemR
     return out
 
 
+def _view(summary: EvalSummary, results: list[ItemResult] | None = None) -> FeedbackView:
+    return feedback_view("skill_list", summary, results or [])
+
+
 def test_diagnose_ranks_by_deficit_and_tracks_change() -> None:
     before = summarize(0, "dev", _results(0, {"a": 0.0, "b": 0.5, "c": 0.9}))
     results = _results(1, {"a": 0.2, "b": 0.4, "c": 0.9})
-    report = diagnose(summarize(1, "dev", results), before, [r for r in results if not r.solved])
+    report = diagnose(_view(summarize(1, "dev", results), results), _view(before))
     assert [w.skill for w in report.skills] == ["a", "b", "c"]
     a = report.weakness("a")
     assert a is not None and a.deficit == 0.8 and a.severity == "high"
@@ -55,7 +60,7 @@ def test_split_budget_is_exact_and_proportional() -> None:
 
 def test_deficit_policy_targets_weak_skills_but_keeps_a_floor() -> None:
     results = _results(0, {"a": 0.0, "b": 0.5, "c": 1.0})
-    report = diagnose(summarize(0, "dev", results), None, [])
+    report = diagnose(_view(summarize(0, "dev", results)))
     plan = plan_round(report, SKILLS, budget=300, policy="deficit", min_share=0.1)
     n = {a.skill: a.n for a in plan.allocations}
     assert plan.round == 1 and plan.total == 300
@@ -82,7 +87,7 @@ def test_scoring_flags_duplicates_contamination_and_bad_gold() -> None:
 
 def test_select_fills_allocations_with_replay() -> None:
     env = default_environment()
-    report = diagnose(summarize(0, "dev", _results(0, {"aiw": 0.0, "number_sequence": 0.0})), None, [])
+    report = diagnose(_view(summarize(0, "dev", _results(0, {"aiw": 0.0, "number_sequence": 0.0}))))
     skills = [s for s in env.skills if s.name in ("aiw", "number_sequence")]
     plan = plan_round(report, skills, budget=20, policy="uniform", min_share=0.1)
     fresh = [t for s in ("aiw", "number_sequence") for t in env.generate(s, 12, 0, seed=1)]
@@ -100,13 +105,18 @@ def test_select_fills_allocations_with_replay() -> None:
 
 def test_bandit_follows_learning_progress_and_starts_uniform() -> None:
     before = summarize(0, "dev", _results(0, {"a": 0.0, "b": 0.0, "c": 0.0}))
-    first = plan_round(diagnose(before, None, []), SKILLS, budget=300, policy="bandit", min_share=0.1)
+    first = plan_round(diagnose(_view(before)), SKILLS, budget=300, policy="bandit", min_share=0.1)
     assert {a.n for a in first.allocations} == {100}
     assert "no progress measured yet" in first.allocations[0].reason
     # a moved 60 points, b 10, c not at all, each on 100 examples
     after = summarize(1, "dev", _results(1, {"a": 0.6, "b": 0.1, "c": 0.0}))
     second = plan_round(
-        diagnose(after, before, []), SKILLS, budget=300, policy="bandit", min_share=0.1, previous=first
+        diagnose(_view(after), _view(before)),
+        SKILLS,
+        budget=300,
+        policy="bandit",
+        min_share=0.1,
+        previous=first,
     )
     n = {a.skill: a.n for a in second.allocations}
     assert second.total == 300
@@ -115,6 +125,11 @@ def test_bandit_follows_learning_progress_and_starts_uniform() -> None:
     # forgetting counts as progress too: a skill that dropped gets data back
     later = summarize(2, "dev", _results(2, {"a": 0.2, "b": 0.1, "c": 0.0}))
     third = plan_round(
-        diagnose(later, after, []), SKILLS, budget=300, policy="bandit", min_share=0.1, previous=second
+        diagnose(_view(later), _view(after)),
+        SKILLS,
+        budget=300,
+        policy="bandit",
+        min_share=0.1,
+        previous=second,
     )
     assert max(third.allocations, key=lambda a: a.n).skill == "a"

@@ -15,12 +15,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import cli_env, teachloop, tiny_run_args
+from helpers import cli_env, node_seconds, teachloop, tiny_run_args
 from teachloop.agents.selector import SelectedSample
 from teachloop.core.store import RunStore
 from teachloop.core.traces import read_spans
 
-PIPELINE = ["diagnose", "plan", "generate", "score", "select", "train", "evaluate"]
+PIPELINE = ["diagnose", "plan", "generate", "revise", "score", "select", "train", "evaluate"]
 #: Every node execution of a 2-round run, in order, as it appears in the progress output.
 EXECUTIONS = [(0, "setup"), (0, "evaluate")] + [
     (r if node in ("diagnose",) else r + 1, node) for r in (0, 1) for node in PIPELINE
@@ -86,8 +86,11 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(
     args = tiny_run_args(model_cache, run_dir)
     killed: list[tuple[int, str]] = []
     while len(killed) < KILLS and (target := _next_target(run_dir, {n for _, n in killed}, rng)):
-        # slow nodes die somewhere inside; fast ones (milliseconds) right as they start
-        delay = rng.uniform(0.0, 1.0) if target[1] in SLOW_NODES else 0.0
+        # slow nodes die somewhere inside (scaled to their reference duration, so the kill does not
+        # overshoot into later nodes on a fast machine); fast ones (milliseconds) right as they start
+        delay = (
+            rng.uniform(0.05, 0.9) * node_seconds(finished_run, *target) if target[1] in SLOW_NODES else 0.0
+        )
         if _start_and_kill(args, tmp_path, model_cache, _marker(target), delay):
             killed.append(target)
         args = ["resume", str(run_dir)]

@@ -149,6 +149,7 @@ def test_trace_view_shows_the_tree_with_timings_and_tokens(finished_run: Path) -
     assert [n["name"] for n in round1] == [
         "plan",
         "generate",
+        "revise",
         "score",
         "select",
         "train",
@@ -177,6 +178,7 @@ def test_every_node_agent_and_tool_call_is_a_span(finished_run: Path) -> None:
     for k in (1, 2):
         assert children(k, "plan") == ["planner.deficit"]
         assert children(k, "generate") == ["engine.heuristic"]
+        assert children(k, "revise") == ["reviser.heuristic"]
         assert children(k, "score") == ["reasoning-basics.verify"]
         assert children(k, "select") == ["selector"]
         assert children(k, "train") == ["trl.SFTTrainer"]

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import cli_env, teachloop, tiny_run_args
+from helpers import cli_env, node_seconds, teachloop, tiny_run_args
 from teachloop.agents.selector import SelectedSample
 from teachloop.core.store import RunStore
 from teachloop.core.traces import read_spans
@@ -50,7 +50,8 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(
     tmp_path: Path, model_cache: Path, finished_run: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    _run_until(tiny_run_args(model_cache, run_dir), tmp_path, model_cache, "round 1  train     …", delay=1.0)
+    halfway = node_seconds(finished_run, 1, "train") / 2  # before the model is saved
+    _run_until(tiny_run_args(model_cache, run_dir), tmp_path, model_cache, "round 1  train     …", halfway)
     assert not (RunStore(run_dir).path(1, "model")).exists()  # killed mid-training: no half model
     _run_until(["resume", str(run_dir)], tmp_path, model_cache, "round 2  score     …", delay=0.0)
     result = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache)
