@@ -21,6 +21,7 @@ from teachloop.agents.recipe import assign_trainers
 from teachloop.core.store import RunStore
 from teachloop.core.traces import read_spans
 from teachloop.environments.base import Message, Score, Task
+from teachloop.training.rewards import format_reward, verifier_reward
 from teachloop.training.rollouts import Rollout, dpo_rows, grpo_rows, judge
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -142,6 +143,21 @@ def test_grpo_takes_only_prompts_with_mixed_outcomes() -> None:
     rows = grpo_rows(_Exact(), [mixed, right, wrong])  # type: ignore[arg-type]
     assert len(rows) == 1 and rows[0]["pass_rate"] == 0.5
     assert Task.model_validate_json(rows[0]["task"]).answer == "2"
+
+
+def test_rewards_are_the_verifier_plus_a_format_reward() -> None:
+    task = Task(skill="s", question="1+1?", answer="2").model_dump_json()
+    completions = [[{"role": "assistant", "content": c}] for c in ("2", "3", " ")]
+    prompts = [[]] * 3
+    assert verifier_reward(_Exact())(prompts, completions, task=[task] * 3) == [1.0, 0.0, 0.0]  # type: ignore[arg-type]
+
+    class _Wrapped(_Exact):
+        def score(self, task: Task, completion: str) -> Score:  # parses the last word
+            last = completion.split()[-1] if completion.split() else ""
+            return Score(reward=float(last == task.answer), parsed_answer=last)
+
+    wordy = [[{"role": "assistant", "content": c}] for c in ("2", "it is 2", " ")]
+    assert format_reward(_Wrapped())(prompts, wordy, task=[task] * 3) == [1.0, 0.5, 0.0]  # type: ignore[arg-type]
 
 
 # -- loop rounds through the CLI -----------------------------------------------------------------
