@@ -98,6 +98,13 @@ def loop_rows(n: int) -> dict[str, Dataset]:
     return {k: Dataset.from_list(v) for k, v in (("sft", sft), ("dpo", dpo), ("grpo", grpo))}
 
 
+def sft_tokens(rows: Dataset, max_length: int) -> float:
+    """Tokens SFTTrainer trains on: each row's chat text, truncated to ``max_length``."""
+    tokenizer = smollm2_tokenizer()
+    texts = [tokenizer.apply_chat_template(r["prompt"] + r["completion"], tokenize=False) for r in rows]
+    return float(sum(min(len(ids), max_length) for ids in tokenizer(texts)["input_ids"]))
+
+
 def flops_per_token(config: LlamaConfig, params: int, seq: float, trainer: str) -> float:
     attention = 12 * config.num_hidden_layers * config.hidden_size * seq
     passes = {"sft": 6, "dpo": 8, "grpo": 6}[trainer]
@@ -127,7 +134,9 @@ def bench_trainers(args: argparse.Namespace, cuda: bool) -> list[dict[str, Any]]
             extra = (env,) if trainer == "grpo" else ()
             out = Path(tmp) / trainer
             metrics = fit(model_dir, data[trainer], out, settings, 0, *extra)  # type: ignore[operator]
-            tokens, seconds = metrics["num_tokens"], metrics["train_runtime"]
+            # TRL logs num_tokens for DPO and GRPO; the loop's SFT trainer (answer-only loss) does not.
+            tokens = metrics.get("num_tokens") or sft_tokens(data["sft"], settings.max_length)
+            seconds = metrics["train_runtime"]
             seq = tokens / (len(data[trainer]) * (settings.grpo.num_generations if trainer == "grpo" else 1))
             per_token = flops_per_token(config, params, seq, trainer)
             results.append(
