@@ -291,13 +291,13 @@ def test_round_trains_under_accelerate_launch_with_one_cpu_process(
 @pytest.mark.slow
 def test_real_student_runs_a_dpo_and_a_grpo_round(tmp_path: Path, model_cache: Path) -> None:
     """SmolLM2-135M-Instruct on CPU: a DPO round on reasoning-basics, then a GRPO round on coin."""
-    small = (
-        "--set",
-        "eval.max_new_tokens=8",
-        "--set",
-        "train.dpo.samples=2",
-        "--set",
-        "train.grpo.max_completion_length=8",
+    small = (  # later values override _run's: a CPU round in a few minutes
+        "--samples-per-round",
+        "6",
+        *("--set", "eval.dev_per_skill=2", "--set", "eval.test_per_skill=2"),
+        *("--set", "eval.max_new_tokens=6", "--set", "train.batch_size=4"),
+        *("--set", "train.dpo.samples=2", "--set", "train.grpo.probe_samples=3"),
+        *("--set", "train.grpo.num_generations=2", "--set", "train.grpo.max_completion_length=4"),
     )
     real = "smollm2-135m-instruct"
     dpo_dir = _run(tmp_path / "dpo", model_cache, "--trainer", "dpo", *small, student=real)
