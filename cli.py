@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -42,6 +43,7 @@ def _quiet_libraries() -> None:
     import datasets
     import transformers
 
+    os.environ.setdefault("TQDM_DISABLE", "1")  # TRL's own progress bars (DPO reference log-probs)
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     transformers.utils.logging.set_verbosity_error()
@@ -140,6 +142,10 @@ def run(
         str | None, typer.Option(help="OpenAI-compatible endpoint of the teacher LLM (default: OpenAI)")
     ] = None,
     teacher_model: Annotated[str | None, typer.Option(help="teacher model name")] = None,
+    trainer: Annotated[
+        str | None,
+        typer.Option(help="sft, dpo, grpo, or auto (per skill, SFT -> DPO -> GRPO when gains stall)"),
+    ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="where the run is written (default runs/<time>-<env>)")
     ] = None,
@@ -161,6 +167,8 @@ def run(
         overrides.setdefault("teacher", {})["samples_per_round"] = samples_per_round
     if teacher is not None:
         overrides.setdefault("teacher", {})["brain"] = teacher
+    if trainer is not None:
+        overrides.setdefault("train", {})["trainer"] = trainer
     llm = {"base_url": teacher_base_url, "model": teacher_model}
     if any(v is not None for v in llm.values()):
         overrides.setdefault("teacher", {}).setdefault("llm", {}).update(

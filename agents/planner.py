@@ -22,7 +22,8 @@ from teachloop.agents.diagnoser import SkillWeakness, WeaknessReport
 from teachloop.core.config import Policy
 from teachloop.environments.base import Skill
 
-Trainer = Literal["sft"]
+#: The trainer a skill gets this round (see agents/recipe.py for how it is chosen).
+Trainer = Literal["sft", "dpo", "grpo"]
 
 
 class Allocation(BaseModel):

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from teachloop.core.errors import ConfigError
 
 Policy = Literal["deficit", "uniform", "bandit", "llm"]
+#: How a round trains: one trainer for every skill, or ``auto`` (per skill, SFT -> DPO -> GRPO when gains stall).
+Recipe = Literal["sft", "dpo", "grpo", "auto"]
 #: Who does an agent role's thinking: offline rules, or an LLM behind an OpenAI-compatible endpoint.
 Brain = Literal["heuristic", "openai"]
 #: Agent roles whose brain can be chosen; the planner's brain is ``policy`` (``llm`` is its LLM brain).
@@ -36,6 +38,62 @@ class EvalConfig(_Section):
     dtype: Literal["bfloat16", "float32"] = Field(
         "bfloat16", description="weights dtype for evaluation (bf16 is about 2x faster on AVX-512 CPUs)"
     )
+    backend: Literal["hf", "vllm"] = Field(
+        "hf", description="hf: batched transformers generate; vllm: a vLLM engine (needs vllm and a CUDA GPU)"
+    )
+    kv_cache: Literal["dynamic", "static"] = Field(
+        "dynamic",
+        description="static: a fixed-shape KV cache, which transformers compiles on CUDA (prompts padded to "
+        "multiples of 64 so shapes repeat); dynamic: grow the cache as tokens come (best on a CPU)",
+    )
+
+
+class DPOSettings(_Section):
+    """Direct preference optimisation on pairs made from the student's own samples (TRL DPOTrainer)."""
+
+    learning_rate: float = Field(
+        5e-6, gt=0, description="peak learning rate of round 1 (decays per round like train.learning_rate)"
+    )
+    beta: float = Field(
+        0.1, gt=0, description="strength of the pull towards the reference (the round's start)"
+    )
+    samples: int = Field(
+        4, ge=1, description="completions sampled per prompt to find chosen/rejected answers"
+    )
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of those completions")
+    epochs: float = Field(1.0, gt=0, description="passes over the round's pairs (few: DPO overfits fast)")
+
+
+class GRPOSettings(_Section):
+    """RL with verifiable rewards (TRL GRPOTrainer): the environment's verifier is the reward."""
+
+    learning_rate: float = Field(
+        5e-6, gt=0, description="peak learning rate of round 1 (decays per round like train.learning_rate)"
+    )
+    num_generations: int = Field(4, ge=2, description="completions per prompt in a GRPO group")
+    max_completion_length: int = Field(
+        16, ge=1, description="tokens per GRPO completion (short keeps a CPU fast)"
+    )
+    temperature: float = Field(1.0, gt=0, description="sampling temperature of GRPO completions")
+    beta: float = Field(
+        0.0, ge=0, description="KL weight to a reference model (0: no reference model is loaded)"
+    )
+    probe_samples: int = Field(
+        4,
+        ge=2,
+        description="samples per prompt that measure its pass rate; only 0 < pass rate < 1 goes to GRPO",
+    )
+    format_weight: float = Field(
+        0.2, ge=0, description="weight of the format reward (a bare answer) beside the verifier's (weight 1)"
+    )
+    epochs: float = Field(1.0, gt=0, description="passes over the round's GRPO prompts")
+    use_vllm: bool = Field(False, description="generate GRPO completions with vLLM (TRL use_vllm; CUDA only)")
+    vllm_mode: Literal["colocate", "server"] = Field(
+        "colocate", description="colocate: vLLM shares the training GPUs; server: a running 'trl vllm-serve'"
+    )
+    vllm_server_base_url: str | None = Field(
+        None, description="URL of the 'trl vllm-serve' server (server mode)"
+    )
 
 
 class TrainConfig(_Section):
@@ -53,11 +111,55 @@ class TrainConfig(_Section):
     lora: bool = Field(False, description="train a LoRA adapter instead of every weight")
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
+    trainer: Recipe = Field(
+        "sft",
+        description="sft, dpo or grpo for every skill, or auto: a skill moves SFT -> DPO -> GRPO (TULU 3's "
+        "order) when a round on its current trainer gained less than stall_threshold",
+    )
+    stall_threshold: float = Field(
+        0.05, ge=0, le=1, description="auto: a dev accuracy gain below this (absolute) counts as a stall"
+    )
+    dpo: DPOSettings = Field(default_factory=DPOSettings)
+    grpo: GRPOSettings = Field(default_factory=GRPOSettings)
+    launcher: Literal["inprocess", "accelerate"] = Field(
+        "inprocess",
+        description="inprocess: train inside the loop's process; accelerate: run the round's training as "
+        "'accelerate launch -m teachloop.training.launch' (several GPUs or nodes, DeepSpeed, FSDP)",
+    )
+    accelerate_config: Path | None = Field(
+        None, description="accelerate config file for the accelerate launcher (accelerate config / docs)"
+    )
+    accelerate_args: list[str] = Field(
+        default_factory=list,
+        description="extra 'accelerate launch' arguments, e.g. ['--num_processes', '1', '--cpu']",
+    )
+
+    @model_validator(mode="after")
+    def _grpo_batches(self) -> TrainConfig:
+        if (self.batch_size * self.gradient_accumulation_steps) % self.grpo.num_generations:
+            raise ValueError(
+                "train.batch_size * train.gradient_accumulation_steps must be a multiple of "
+                f"train.grpo.num_generations ({self.grpo.num_generations}): GRPO scores whole groups"
+            )
+        return self
+
+    def stage_learning_rate(self, trainer: str) -> float:
+        return {"dpo": self.dpo.learning_rate, "grpo": self.grpo.learning_rate}.get(
+            trainer, self.learning_rate
+        )
 
     def for_round(self, round_: int) -> TrainConfig:
-        """This round's settings: later rounds refine what earlier ones taught instead of overwriting it."""
+        """This round's settings: later rounds refine what earlier ones taught instead of overwriting it.
+
+        Every trainer's peak learning rate decays by the same factor per round.
+        """
+        factor = self.round_lr_decay ** (round_ - 1)
         return self.model_copy(
-            update={"learning_rate": self.learning_rate * self.round_lr_decay ** (round_ - 1)}
+            update={
+                "learning_rate": self.learning_rate * factor,
+                "dpo": self.dpo.model_copy(update={"learning_rate": self.dpo.learning_rate * factor}),
+                "grpo": self.grpo.model_copy(update={"learning_rate": self.grpo.learning_rate * factor}),
+            }
         )
 
 
@@ -240,6 +342,12 @@ class RunConfig(_Section):
                 f"the openai brain of {', '.join(missing)} needs a model: pass --teacher-model "
                 "or set teacher.llm.model"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _vllm_needs_full_models(self) -> RunConfig:
+        if self.eval.backend == "vllm" and self.train.lora:
+            raise ValueError("eval.backend vllm loads whole models: set train.lora false or eval.backend hf")
         return self
 
     def to_yaml(self) -> str:

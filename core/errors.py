@@ -15,3 +15,7 @@ class RunDirError(TeachloopError):
 
 class PluginError(TeachloopError):
     """An environment plug-in that fails to load or breaks its contract."""
+
+
+class TrainingError(TeachloopError):
+    """A training run that failed outside the loop's process (the accelerate launcher)."""

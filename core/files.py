@@ -67,6 +67,20 @@ def atomic_dir(path: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    publish_dir(tmp, path)
+
+
+def staging_dir(path: Path) -> Path:
+    """A temporary sibling of ``path`` with a fixed name, for writers in several processes.
+
+    Processes of one distributed job must agree on where they write; the name still marks it as
+    a temporary, so ``clear_stale_temps`` (and every ``atomic_dir`` on ``path``) removes it.
+    """
+    return path.with_name(f"{_TMP_MARK}{path.name}.staging")
+
+
+def publish_dir(tmp: Path, path: Path) -> None:
+    """Put a fully written temporary directory in place of ``path``."""
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)

@@ -1,7 +1,7 @@
 """The improvement loop as one LangGraph StateGraph, checkpointed to SQLite after every node.
 
 ```
-setup -> evaluate -> diagnose -> plan -> generate -> revise -> score -> select -> train -> evaluate ...
+setup -> evaluate -> diagnose -> plan -> generate -> revise -> score -> select -> [rollout] -> train -> evaluate ...
               \\-> (stop: rounds, target, plateau, time) -> END
 ```
 """
@@ -37,6 +37,11 @@ def _after_evaluate(state: LoopState) -> str:
     return END if state.get("stop_reason") else "diagnose"
 
 
+def _after_select(state: LoopState) -> str:
+    """Rollouts (the student's own samples) only in rounds that give a skill to DPO or GRPO."""
+    return "rollout" if nodes.needs_rollouts(state) else "train"
+
+
 def build_graph() -> StateGraph[LoopState, LoopContext, LoopState, LoopState]:
     graph = StateGraph(LoopState, context_schema=LoopContext)
     graph.add_node("setup", nodes.as_graph_node("setup", nodes.setup))
@@ -47,7 +52,11 @@ def build_graph() -> StateGraph[LoopState, LoopContext, LoopState, LoopState]:
     graph.add_edge("setup", "evaluate")
     graph.add_conditional_edges("evaluate", _after_evaluate, ["diagnose", END])
     for (a, _), (b, _) in itertools.pairwise(_PIPELINE):
-        graph.add_edge(a, b)
+        if a != "select":
+            graph.add_edge(a, b)
+    graph.add_node("rollout", nodes.as_graph_node("rollout", nodes.rollout_node))
+    graph.add_conditional_edges("select", _after_select, ["rollout", "train"])
+    graph.add_edge("rollout", "train")
     graph.add_edge(_PIPELINE[-1][0], "evaluate")
     return graph
 

@@ -20,7 +20,8 @@ from langgraph.runtime import Runtime
 
 from teachloop.agents.diagnoser import WeaknessReport, diagnose
 from teachloop.agents.engine import derived_seed, generate_for_plan
-from teachloop.agents.planner import Plan, plan_round
+from teachloop.agents.planner import Plan, Trainer, plan_round
+from teachloop.agents.recipe import assign_trainers
 from teachloop.agents.scorer import ScoredSample, score_candidates
 from teachloop.agents.selector import SelectedSample, select, sft_rows
 from teachloop.core import brains
@@ -31,10 +32,13 @@ from teachloop.core.store import RunStore
 from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Split, Task, TaskGenerator, normalize_question
 from teachloop.environments.feedback import feedback_view, skill_tree
-from teachloop.evals.evaluate import answer_and_score
+from teachloop.evals.evaluate import evaluate_student
 from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
-from teachloop.training.sft import train_sft
-from teachloop.training.student import load_student
+from teachloop.training.generation import TokenUsage
+from teachloop.training.job import TRAINER_CLASSES, build_job, clear_outputs, run_stage, stage_metrics
+from teachloop.training.launch import launch_job
+from teachloop.training.rollouts import Rollout, dpo_rows, grpo_rows, rollout_counts, sample_rollouts
+from teachloop.training.student import compute_device, load_student
 
 ProgressFn = Callable[[str, int, str, float | None], None]
 SPLITS: tuple[Split, ...] = ("dev", "test")
@@ -85,12 +89,9 @@ def setup(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
 
 def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
-    dtype = ctx.config.eval.dtype
-    with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": dtype}):
-        model, tokenizer = load_student(Path(state["student"]), dtype=getattr(torch, dtype))
     tasks = {s: _split_tasks(ctx, s) for s in SPLITS}
-    results = answer_and_score(
-        model, tokenizer, ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
+    results = evaluate_student(
+        Path(state["student"]), ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
     )
     parts: dict[Split, list[ItemResult]] = {
         "dev": results[: len(tasks["dev"])],
@@ -159,6 +160,8 @@ def plan_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
                 previous,
             )
             sp.outputs = [a.model_dump() for a in plan.allocations]
+    train = ctx.config.train  # which trainer each skill gets, and why, goes into plan.json
+    plan = assign_trainers(plan, report, previous, train.trainer, train.stall_threshold)
     ctx.store.write_json(ctx.store.path(plan.round, "plan.json"), plan)
     return {"plans": [plan.model_dump()], **brains.usage_update(ctx, plan.round, "plan")}
 
@@ -253,26 +256,108 @@ def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     return {"samples": [counts]}
 
 
-def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
-    round_ = _plan(state).round
-    dataset = ctx.store.read_dataset(ctx.store.path(round_, "sft.parquet"))
-    out = ctx.store.path(round_, "model")
-    settings = ctx.config.train.for_round(round_)
-    if len(dataset) == 0:  # e.g. a finite training pool the earlier rounds used up: keep the student
-        ctx.store.write_json(ctx.store.path(round_, "train_metrics.json"), {"rows": 0.0})
-        return {"round": round_, "student": state["student"]}
-    inputs = {
-        "rows": len(dataset),
-        "student": state["student"],
-        **settings.model_dump(include={"learning_rate", "epochs", "batch_size", "lora", "lr_scheduler"}),
-    }
-    with ctx.tracer.span("tool", "trl.SFTTrainer", inputs=inputs) as sp:
-        metrics = train_sft(
-            Path(state["student"]), dataset, out, settings, seed=derived_seed(ctx.config.seed, round_)
+def needs_rollouts(state: LoopState) -> bool:
+    """Whether this round's plan gives any skill data for DPO or GRPO (which need the student's samples)."""
+    return any(a.trainer != "sft" and a.n > 0 for a in _plan(state).allocations)
+
+
+def rollout_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
+    """The student samples each selected task of a DPO/GRPO skill; the verdicts make the DPO pairs
+    and GRPO prompts (rollouts.parquet, dpo.parquet, grpo.parquet). See training/rollouts.py."""
+    plan = _plan(state)
+    trainers = {a.skill: a.trainer for a in plan.allocations}
+    selected = ctx.store.read_models(ctx.store.path(plan.round, "selected.parquet"), SelectedSample)
+    todo = [(s.task, trainers[s.task.skill]) for s in selected if trainers.get(s.task.skill, "sft") != "sft"]
+    cfg = ctx.config
+    with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": cfg.eval.dtype}):
+        model, tokenizer = load_student(
+            Path(state["student"]), device=compute_device(), dtype=getattr(torch, cfg.eval.dtype)
         )
-        sp.outputs = metrics
-    ctx.store.write_json(ctx.store.path(round_, "train_metrics.json"), metrics)
-    return {"round": round_, "student": str(out)}
+    inputs = {
+        "tasks": len(todo),
+        "dpo_samples": cfg.train.dpo.samples,
+        "grpo_probe": cfg.train.grpo.probe_samples,
+    }
+    with ctx.tracer.span("tool", "student.rollout", inputs=inputs) as sp:
+        usage = TokenUsage()
+        rollouts = sample_rollouts(
+            model,
+            tokenizer,
+            ctx.env,
+            todo,
+            cfg.train,
+            max_new_tokens=cfg.eval.max_new_tokens,
+            batch_size=cfg.eval.batch_size,
+            seed=derived_seed(cfg.seed, plan.round, "rollout"),
+            usage=usage,
+        )
+        sp.add_tokens(usage.prompt_tokens, usage.completion_tokens)
+        sp.outputs = rollout_counts(rollouts)
+    ctx.store.write_models(ctx.store.path(plan.round, "rollouts.parquet"), rollouts)
+    ctx.store.write_rows(ctx.store.path(plan.round, "dpo.parquet"), dpo_rows(ctx.env, rollouts))
+    ctx.store.write_rows(ctx.store.path(plan.round, "grpo.parquet"), grpo_rows(ctx.env, rollouts))
+    return {}
+
+
+def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
+    """Train the round's stages in order (SFT, DPO, GRPO; see training/job.py), in this process
+    or under ``accelerate launch`` (train.launcher)."""
+    round_ = _plan(state).round
+    cfg = ctx.config
+    rows: dict[Trainer, tuple[Path, int]] = {}
+    rollouts_path = ctx.store.path(round_, "rollouts.parquet")
+    rollouts = ctx.store.read_models(rollouts_path, Rollout) if rollouts_path.exists() else []
+    taken = [r.task.id for r in rollouts if r.use != "sft"]
+    sft_path = ctx.store.path(round_, "sft.parquet")
+    rows["sft"] = (sft_path, len(ctx.store.read_dataset(sft_path)) - len(taken))
+    for trainer in ("dpo", "grpo"):
+        if rollouts:
+            path = ctx.store.path(round_, f"{trainer}.parquet")
+            rows[trainer] = (path, len(ctx.store.read_dataset(path)))
+    settings = cfg.train.for_round(round_)
+    job = build_job(
+        Path(state["student"]),
+        ctx.store.round_dir(round_),
+        rows,
+        taken,
+        settings,
+        derived_seed(cfg.seed, round_),
+        cfg.env,
+        cfg.env_options,
+    )
+    if not job.stages:  # e.g. a finite training pool the earlier rounds used up: keep the student
+        ctx.store.write_json(job.result, {"rows": 0.0})
+        return {"round": round_, "student": state["student"]}
+    clear_outputs(job)
+    job_path = ctx.store.path(round_, "train_job.json")
+    if settings.launcher == "accelerate":
+        launched = {"stages": [s.trainer for s in job.stages], "config": str(settings.accelerate_config)}
+        with ctx.tracer.span("tool", "accelerate.launch", inputs=launched) as sp:
+            metrics = launch_job(
+                job,
+                job_path,
+                settings.accelerate_config,
+                settings.accelerate_args,
+                job_path.with_name("train.log"),
+            )
+            sp.outputs = metrics
+    else:
+        ctx.store.write_json(job_path, job.model_dump(mode="json"))
+        metrics = {}
+        for index, stage in enumerate(job.stages):
+            inputs: dict[str, Any] = {
+                "rows": stage.rows,
+                "student": str(job.start_of(index)),
+                "out": str(stage.out),
+                "learning_rate": settings.stage_learning_rate(stage.trainer),
+                **settings.model_dump(include={"epochs", "batch_size", "lora", "lr_scheduler"}),
+            }
+            with ctx.tracer.span("tool", f"trl.{TRAINER_CLASSES[stage.trainer]}", inputs=inputs) as sp:
+                part = stage_metrics(stage, run_stage(job, index, ctx.env))
+                sp.outputs = part
+            metrics |= part
+        ctx.store.write_json(job.result, metrics)
+    return {"round": round_, "student": str(ctx.store.path(round_, "model"))}
 
 
 def stop_reason(state: dict[str, Any], config: RunConfig, elapsed: float) -> str | None:
@@ -297,7 +382,7 @@ def stop_reason(state: dict[str, Any], config: RunConfig, elapsed: float) -> str
 
 NodeFn = Callable[[LoopState, LoopContext], dict[str, Any]]
 #: Nodes that work on the next round's data; the others work on the current round.
-_NEXT_ROUND_NODES = frozenset({"plan", "generate", "revise", "score", "select", "train"})
+_NEXT_ROUND_NODES = frozenset({"plan", "generate", "revise", "score", "select", "rollout", "train"})
 
 
 class GraphNode(Protocol):

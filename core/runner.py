@@ -25,6 +25,7 @@ from teachloop.core.store import RunStore
 from teachloop.core.summary import build_summary, write_summary
 from teachloop.core.traces import SpanSink, Tracer
 from teachloop.environments.base import Environment
+from teachloop.training.preflight import check_run
 from teachloop.training.student import resolve_student
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
+    check_run(config)
     return PreparedRun(config=config, store=RunStore(root), env=env, base_student=base)
 
 
@@ -82,6 +84,7 @@ def load_run(run_dir: Path) -> PreparedRun:
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
+    check_run(config)
     return PreparedRun(config=config, store=store, env=env, base_student=base)
 
 
@@ -157,7 +160,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             teacher=teacher,
         )
         run_config = RunnableConfig(
-            configurable=THREAD["configurable"], recursion_limit=16 + 8 * (config.rounds + 1)
+            configurable=THREAD["configurable"], recursion_limit=16 + 12 * (config.rounds + 1)
         )
         snapshot = graph.get_state(run_config)
         values: dict[str, Any] = dict(snapshot.values)

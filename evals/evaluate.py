@@ -2,14 +2,17 @@
 
 Both halves are spans of their own (``student.generate`` with its token counts, then
 ``<env>.score`` with how many answers the verifier accepted), so a trace shows where an
-evaluation's time went and what it found.
+evaluation's time went and what it found. The student answers through transformers (batched,
+on the GPU when there is one) or, with ``eval.backend: vllm``, through a vLLM engine.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
+import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from teachloop.core.config import EvalConfig
@@ -17,6 +20,29 @@ from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Task
 from teachloop.evals.metrics import ItemResult
 from teachloop.training.generation import TokenUsage, generate
+from teachloop.training.student import compute_device, load_student
+
+
+def evaluate_student(
+    student_dir: Path, env: Environment, tasks: Sequence[Task], settings: EvalConfig, tracer: Tracer
+) -> list[ItemResult]:
+    """Answer and score ``tasks`` with the student saved in ``student_dir``, on ``settings.backend``."""
+    if settings.backend == "vllm":
+        from teachloop.training.vllm_backend import generate_vllm
+
+        inputs = {"prompts": len(tasks), "max_new_tokens": settings.max_new_tokens, "backend": "vllm"}
+        with tracer.span("tool", "student.generate", inputs=inputs) as sp:
+            usage = TokenUsage()
+            completions = generate_vllm(
+                student_dir, [env.prompt(t) for t in tasks], settings.max_new_tokens, settings.dtype, usage
+            )
+            sp.add_tokens(usage.prompt_tokens, usage.completion_tokens)
+        return score_answers(env, tasks, completions, tracer)
+    device = compute_device()
+    inputs = {"path": str(student_dir), "dtype": settings.dtype, "device": device}
+    with tracer.span("tool", "student.load", inputs=inputs):
+        model, tokenizer = load_student(student_dir, device=device, dtype=getattr(torch, settings.dtype))
+    return answer_and_score(model, tokenizer, env, tasks, settings, tracer)
 
 
 def answer_and_score(
@@ -31,6 +57,7 @@ def answer_and_score(
         "prompts": len(tasks),
         "max_new_tokens": settings.max_new_tokens,
         "batch_size": settings.batch_size,
+        "kv_cache": settings.kv_cache,
     }
     with tracer.span("tool", "student.generate", inputs=inputs) as sp:
         usage = TokenUsage()
@@ -41,9 +68,16 @@ def answer_and_score(
             max_new_tokens=settings.max_new_tokens,
             batch_size=settings.batch_size,
             usage=usage,
+            kv_cache=settings.kv_cache,
         )
         sp.add_tokens(usage.prompt_tokens, usage.completion_tokens)
         sp.outputs = {"completions": len(completions), "first": completions[0][0] if completions else None}
+    return score_answers(env, tasks, completions, tracer)
+
+
+def score_answers(
+    env: Environment, tasks: Sequence[Task], completions: Sequence[Sequence[str]], tracer: Tracer
+) -> list[ItemResult]:
     results = []
     with tracer.span("tool", f"{env.name}.score", inputs={"answers": len(tasks)}) as sp:
         for task, (completion,) in zip(tasks, completions, strict=True):

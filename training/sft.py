@@ -12,12 +12,11 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from peft import LoraConfig
-from transformers import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
 from teachloop.core.config import TrainConfig
 from teachloop.core.files import atomic_dir
+from teachloop.training.common import common_args, fit_and_save, lora_config
 from teachloop.training.student import load_student
 
 log = logging.getLogger(__name__)
@@ -63,68 +62,37 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         return loss
 
 
-def sft_config(settings: TrainConfig, output_dir: Path, seed: int) -> SFTConfig:
+def sft_config(settings: TrainConfig, output_dir: Path, seed: int, group_by_length: bool = True) -> SFTConfig:
+    """``group_by_length`` batches rows of similar length (less padding); off gives plain random batches."""
     return SFTConfig(
-        output_dir=str(output_dir),
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type=settings.lr_scheduler,
-        warmup_steps=settings.warmup_steps,
-        num_train_epochs=settings.epochs,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        **common_args(settings, output_dir, seed, settings.learning_rate, settings.epochs),
         max_length=settings.max_length,
-        train_sampling_strategy="group_by_length",
-        bf16=settings.bf16,
-        use_cpu=not torch.cuda.is_available(),
-        save_strategy="no",
-        report_to="none",
-        logging_steps=5,
-        seed=seed,
-        data_seed=seed,
-        disable_tqdm=True,
-        gradient_checkpointing=False,
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
     )
+
+
+def fit_sft(
+    student_dir: Path, dataset: Dataset, out_dir: Path, settings: TrainConfig, seed: int
+) -> dict[str, float]:
+    """Train on ``dataset`` (prompt/completion rows), writing the new student into ``out_dir``."""
+    model, tokenizer = load_student(student_dir)
+    model.train()
+    trainer = AnswerOnlySFTTrainer(
+        model=model,
+        args=sft_config(settings, out_dir / "trainer", seed),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(settings),
+    )
+    return fit_and_save(trainer, tokenizer, out_dir)
 
 
 def train_sft(
     student_dir: Path, dataset: Dataset, out_dir: Path, settings: TrainConfig, seed: int
 ) -> dict[str, float]:
-    """Train on ``dataset`` (prompt/completion rows) and save the new student to ``out_dir``.
+    """Train on ``dataset`` and save the new student to ``out_dir`` atomically (one process).
 
     Returns the trainer's final metrics (loss, runtime, samples per second).
     """
-    model, tokenizer = load_student(student_dir)
-    model.train()
-    peft_config = (
-        LoraConfig(
-            r=settings.lora_r,
-            lora_alpha=settings.lora_alpha,
-            lora_dropout=0.0,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
-        )
-        if settings.lora
-        else None
-    )
     with atomic_dir(out_dir) as tmp:
-        trainer = AnswerOnlySFTTrainer(
-            model=model,
-            args=sft_config(settings, tmp / "trainer", seed),
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            peft_config=peft_config,
-        )
-        trainer.remove_callback(PrinterCallback)  # progress is the loop's to show, not print()'s
-        result = trainer.train()
-        trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(tmp)
-        _remove_trainer_dir(tmp / "trainer")
-    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
-    metrics["train_loss"] = float(result.training_loss)
-    return metrics
-
-
-def _remove_trainer_dir(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
+        return fit_sft(student_dir, dataset, tmp, settings, seed)

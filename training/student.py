@@ -130,6 +130,13 @@ def _build_tiny_llama(out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def compute_device() -> str:
+    """Where the loop runs the student's own generation: the GPU when there is one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_student(
     path: Path, device: str = "cpu", dtype: torch.dtype | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -158,6 +165,9 @@ def _load_weights(path: Path, dtype: torch.dtype) -> PreTrainedModel:
     base_dir = Path(PeftConfig.from_pretrained(str(path)).base_model_name_or_path or "")
     base = _load_weights(base_dir, dtype)
     merged: PreTrainedModel = PeftModel.from_pretrained(base, path).merge_and_unload()
+    # An adapter trained on this model must name this directory as its base, not the first base
+    # of the chain, or loading it would silently drop this adapter.
+    merged.name_or_path = str(path)
     return merged
 
 

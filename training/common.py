@@ -1,0 +1,81 @@
+"""What every trainer stage shares: TrainingArguments fields, LoRA, saving and metrics.
+
+A stage trains the student in ``student_dir`` and writes the result into ``out_dir`` (a model
+directory, or a LoRA adapter whose base is ``student_dir``). Stages write into the directory
+they are given; making that write atomic is the caller's job (``train_sft`` for a single
+process, ``training.job`` when several processes share one output).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+import torch
+from peft import LoraConfig
+from transformers import PreTrainedTokenizerBase, PrinterCallback, Trainer
+
+from teachloop.core.config import TrainConfig
+
+#: Log keys that are bookkeeping, not training signal; left out of a stage's metrics.
+_NOT_METRICS = frozenset({"epoch", "step", "learning_rate", "grad_norm"})
+
+
+def common_args(
+    settings: TrainConfig, output_dir: Path, seed: int, learning_rate: float, epochs: float
+) -> dict[str, Any]:
+    """TrainingArguments fields every stage sets the same way (schedule, precision, logging)."""
+    return {
+        "output_dir": str(output_dir),
+        "learning_rate": learning_rate,
+        "lr_scheduler_type": settings.lr_scheduler,
+        "warmup_steps": settings.warmup_steps,
+        "num_train_epochs": epochs,
+        "per_device_train_batch_size": settings.batch_size,
+        "gradient_accumulation_steps": settings.gradient_accumulation_steps,
+        "bf16": settings.bf16,
+        "use_cpu": not torch.cuda.is_available(),
+        "save_strategy": "no",
+        "report_to": "none",
+        "logging_steps": 1,
+        "seed": seed,
+        "data_seed": seed,
+        "disable_tqdm": True,
+        "gradient_checkpointing": False,
+    }
+
+
+def lora_config(settings: TrainConfig) -> LoraConfig | None:
+    if not settings.lora:
+        return None
+    return LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+
+
+def fit_and_save(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> dict[str, float]:
+    """Train, save the model and tokenizer into ``out_dir``, return the stage's metrics.
+
+    Metrics are the trainer's final ones (loss, runtime, samples per second) plus the mean over
+    the logged steps of everything the trainer logs (DPO reward margins, GRPO rewards, ...).
+    """
+    trainer.remove_callback(PrinterCallback)  # progress is the loop's to show, not print()'s
+    result = trainer.train()
+    trainer.save_model(str(out_dir))
+    if trainer.args.should_save:
+        tokenizer.save_pretrained(out_dir)
+        shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
+    metrics["train_loss"] = float(result.training_loss)
+    steps = [e for e in trainer.state.log_history if "loss" in e]
+    for key in sorted({k for e in steps for k in e} - _NOT_METRICS - {"loss"}):
+        values = [float(e[key]) for e in steps if isinstance(e.get(key), int | float)]
+        if values:
+            metrics[key] = fmean(values)
+    return metrics
