@@ -1,6 +1,7 @@
 """The ``teachloop`` command line.
 
 Errors a user can fix print one line on stderr and exit with code 2; nothing is written first.
+A run stopped by a full disk or memory exits with code 3 and one line; it resumes once that is fixed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from teachloop.core.errors import ConfigError, TeachloopError
+from teachloop.core.errors import ConfigError, ResourceError, TeachloopError
 from teachloop.evals.inspector import inspect_app, report_command
 from teachloop.training.reviser_cli import reviser_app
 
@@ -285,6 +286,8 @@ def envs_show(
 def main() -> None:
     try:
         app(standalone_mode=False)
+    except ResourceError as e:  # out of memory or disk: the run is resumable once that is fixed
+        _fail(str(e), code=3)
     except TeachloopError as e:
         _fail(str(e))
     except typer.Exit as e:
@@ -296,6 +299,6 @@ def main() -> None:
         _fail(e.format_message() if hasattr(e, "format_message") else str(e))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
-    sys.exit(2)
+    sys.exit(code)

@@ -15,3 +15,8 @@ class RunDirError(TeachloopError):
 
 class PluginError(TeachloopError):
     """An environment plug-in that fails to load or breaks its contract."""
+
+
+class ResourceError(TeachloopError):
+    """The machine ran out of memory or disk mid-run. The run directory is intact: free the
+    resource (or lower a batch size), then ``teachloop resume`` continues the run. Exit code 3."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,6 +26,8 @@ from teachloop.agents.scorer import ScoredSample, score_candidates
 from teachloop.agents.selector import SelectedSample, select, sft_rows
 from teachloop.core import brains
 from teachloop.core.config import RunConfig
+from teachloop.core.errors import ResourceError
+from teachloop.core.faults import is_out_of_memory
 from teachloop.core.llm import Teacher
 from teachloop.core.state import LoopState
 from teachloop.core.store import RunStore
@@ -67,6 +70,22 @@ def _plan(state: LoopState) -> Plan:
     return Plan.model_validate(state["plans"][-1])
 
 
+@contextmanager
+def _memory_hint(ctx: LoopContext, round_: int, what: str, setting: str, value: int) -> Iterator[None]:
+    """Turn an out-of-memory error into one line saying which setting to lower before resuming
+    (the node's outputs are written whole or not at all, so the resumed node starts clean)."""
+    try:
+        yield
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        root = ctx.store.root
+        raise ResourceError(
+            f"round {round_}: {what} ran out of memory at {setting}={value}; lower {setting} in "
+            f"{ctx.store.config_path}, then run 'teachloop resume {root}'"
+        ) from err
+
+
 # -- nodes -------------------------------------------------------------------------------------
 
 
@@ -89,9 +108,10 @@ def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": dtype}):
         model, tokenizer = load_student(Path(state["student"]), dtype=getattr(torch, dtype))
     tasks = {s: _split_tasks(ctx, s) for s in SPLITS}
-    results = answer_and_score(
-        model, tokenizer, ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
-    )
+    with _memory_hint(ctx, round_, "evaluation", "eval.batch_size", ctx.config.eval.batch_size):
+        results = answer_and_score(
+            model, tokenizer, ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
+        )
     parts: dict[Split, list[ItemResult]] = {
         "dev": results[: len(tasks["dev"])],
         "test": results[len(tasks["dev"]) :],
@@ -266,7 +286,10 @@ def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
         "student": state["student"],
         **settings.model_dump(include={"learning_rate", "epochs", "batch_size", "lora", "lr_scheduler"}),
     }
-    with ctx.tracer.span("tool", "trl.SFTTrainer", inputs=inputs) as sp:
+    with (
+        _memory_hint(ctx, round_, "training", "train.batch_size", settings.batch_size),
+        ctx.tracer.span("tool", "trl.SFTTrainer", inputs=inputs) as sp,
+    ):
         metrics = train_sft(
             Path(state["student"]), dataset, out, settings, seed=derived_seed(ctx.config.seed, round_)
         )

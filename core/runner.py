@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig
 
 from teachloop.core.config import RunConfig, build_config, load_config_file
-from teachloop.core.errors import RunDirError
+from teachloop.core.errors import ResourceError, RunDirError
+from teachloop.core.faults import is_disk_full
 from teachloop.core.registry import load_environment
 from teachloop.core.store import RunStore
 from teachloop.core.summary import build_summary, write_summary
@@ -61,8 +62,26 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
 
 
 def start(prepared: PreparedRun, progress: ProgressFn | None = None) -> dict[str, Any]:
-    prepared.store.create(prepared.config.to_yaml())
+    with _disk_full_hint(prepared.store):
+        prepared.store.create(prepared.config.to_yaml())
     return _execute(prepared, progress)
+
+
+@contextmanager
+def _disk_full_hint(store: RunStore) -> Iterator[None]:
+    """A full disk becomes one line: every artifact is written whole or not at all and the
+    checkpoint is a SQLite transaction, so after freeing space ``resume`` redoes the failed node."""
+    try:
+        yield
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        then = (
+            f"run 'teachloop resume {store.root}'" if store.config_path.is_file() else "start the run again"
+        )
+        raise ResourceError(
+            f"disk full while writing {store.root} ({type(err).__name__}); free some space, then {then}"
+        ) from err
 
 
 def _check_teacher(config: RunConfig) -> None:
@@ -142,6 +161,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
     store, config = prepared.store, prepared.config
     sinks = _span_sinks(config, store)
     with (
+        _disk_full_hint(store),
         _locked(store),
         Tracer(store.traces_db, sinks) as tracer,
         _teacher(config, store, tracer) as teacher,
