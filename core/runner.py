@@ -85,11 +85,13 @@ def _disk_full_hint(store: RunStore) -> Iterator[None]:
 
 
 def _check_teacher(config: RunConfig) -> None:
-    """Fail before anything is written when a role on the LLM has no model or no key."""
+    """Fail before anything is written when a role on the LLM has no model, no key or no server."""
     if config.llm_roles:
-        from teachloop.core.llm import read_keys, resolve_endpoints
+        from teachloop.core.llm import check_reachable, read_keys, resolve_endpoints
 
-        read_keys(resolve_endpoints(config.teacher.llm, config.llm_roles))
+        endpoints = resolve_endpoints(config.teacher.llm, config.llm_roles)
+        read_keys(endpoints)
+        check_reachable(endpoints)
 
 
 def load_run(run_dir: Path) -> PreparedRun:
