@@ -300,5 +300,8 @@ def main() -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    # one line whatever the message quotes: a newline or control character in a user's key or
+    # file becomes its escape (\\n, \\x1e) instead of breaking the line
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    err.print(f"error: {line}", highlight=False, markup=False, soft_wrap=True)
     sys.exit(code)
