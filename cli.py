@@ -34,7 +34,7 @@ app.add_typer(inspect_app, name="inspect")
 app.command("report")(report_command)
 app.add_typer(reviser_app, name="reviser")
 
-out = Console()
+out = Console(markup=False)  # names and paths from users are text, never markup
 err = Console(stderr=True)
 
 

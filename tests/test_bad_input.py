@@ -213,35 +213,43 @@ def test_run_options(
         assert not run_dir.exists()
 
 
-jsonl_lines = st.lists(
+#: Names and texts that are also rich markup, quotes or control characters: shown as they are.
+odd_names = st.sampled_from(["[/]", "[bold]x", "a[b]c", "[red]", "'\"", "\x1b[31m", "ok"])
+good_lines = st.lists(st.tuples(odd_names, st.one_of(texts, odd_names)), min_size=2, max_size=8).map(
+    lambda rows: [
+        json.dumps({"question": f"q{i} {a}", "answer": a.strip() or "x", "skill": skill}, ensure_ascii=False)
+        for i, (skill, a) in enumerate(rows)
+    ]
+)
+bad_lines = st.lists(
     st.one_of(
         st.fixed_dictionaries(
             {},
             optional={
                 "question": st.one_of(texts, scalars),
                 "answer": st.one_of(texts, scalars),
-                "skill": st.one_of(texts, scalars, st.sampled_from(["[bold]", "[/]", "a[b]"])),
+                "skill": st.one_of(texts, scalars, odd_names),
                 "pattern": st.one_of(st.sampled_from(["(", "[a-", "\\d+", ".*", "a{2,1}"]), scalars),
             },
         ).map(lambda d: json.dumps(d, ensure_ascii=False)),
         values.map(json.dumps),
         texts,
     ),
-    max_size=8,
+    max_size=2,
+)
+#: A usable file with up to two bad lines put in anywhere.
+jsonl_files = st.tuples(good_lines, bad_lines, st.integers(0, 8)).map(
+    lambda t: "\n".join(t[0][: t[2]] + t[1] + t[0][t[2] :])
 )
 
 
 @FUZZ
-@given(
-    lines=jsonl_lines, scoring=st.sampled_from(["exact", "numeric", "regex", "fuzzy"]), extra=st.booleans()
-)
-def test_jsonl_environment_files(lines: list[str], scoring: str, extra: bool, capsys: Any) -> None:
+@given(text=jsonl_files, scoring=st.sampled_from(["exact", "exact", "exact", "numeric", "regex", "fuzzy"]))
+def test_jsonl_environment_files(text: str, scoring: str, capsys: Any) -> None:
     with _scratch() as tmp:
         path = tmp / "tasks.jsonl"
-        path.write_text("\n".join(lines), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         options = ["--env-option", f"path={path}", "--env-option", f"scoring={scoring}"]
-        if extra:
-            options += ["--env-option", "tolerance=-1"]
         code = cli_in_process("envs", "show", "jsonl", *options)
         captured = capsys.readouterr()
         if code != 0:
