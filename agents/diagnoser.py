@@ -58,6 +58,8 @@ class ErrorPattern(BaseModel):
     description: str
     severity: Severity
     evidence: list[FailureExample] = Field(default_factory=list)
+
+
 class GroupWeakness(BaseModel):
     """A parent skill of the skill tree, with its pooled accuracy."""
 
@@ -82,12 +84,13 @@ class WeaknessReport(BaseModel):
     )
     brain: str = "heuristic"
 
-    def patterns_of(self, skill: str) -> list[ErrorPattern]:
-        return [p for p in self.patterns if p.skill == skill]
     level: FeedbackLevel = "skill_list"
     accuracy: float | None = Field(None, description="overall dev accuracy")
     groups: list[GroupWeakness] = Field(default_factory=list, description="skill-tree level only")
     evidence: list[FailureExample] = Field(default_factory=list, description="untagged failures (open-ended)")
+
+    def patterns_of(self, skill: str) -> list[ErrorPattern]:
+        return [p for p in self.patterns if p.skill == skill]
 
     def weakness(self, skill: str) -> SkillWeakness | None:
         return next((w for w in self.skills if w.skill == skill), None)

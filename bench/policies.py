@@ -97,6 +97,7 @@ def analyse(runs: dict[tuple[str, int], Path], preset: dict[str, Any]) -> dict[s
         "skills": {},
         "flips": {},
         "seeds": {},
+        "minutes": {},
     }
     out["curves"]["none"] = [
         {"examples": 0, **dict(zip(("accuracy", "low", "high"), bootstrap_mean([correct[("uniform", s, 0)] for s in seeds], rng), strict=True))}
@@ -110,6 +111,9 @@ def analyse(runs: dict[tuple[str, int], Path], preset: dict[str, Any]) -> dict[s
                 {"round": k, "examples": float(used[k]), "accuracy": acc, "low": low, "high": high}
             )
         out["seeds"][p] = [float(correct[(p, s, rounds)].mean()) for s in seeds]
+        out["minutes"][p] = [
+            json.loads((runs[(p, s)] / "summary.json").read_text())["total_seconds"] / 60 for s in seeds
+        ]
         out["flips"][p] = [
             float(np.mean([((correct[(p, s, k - 1)] == 1) & (correct[(p, s, k)] == 0)).sum() for s in seeds]))
             for k in range(1, rounds + 1)
@@ -123,7 +127,8 @@ def analyse(runs: dict[tuple[str, int], Path], preset: dict[str, Any]) -> dict[s
         if p != "uniform":
             diffs = [correct[(p, s, k)] - correct[("uniform", s, k)] for s in seeds for k in [rounds]]
             diff, low, high = bootstrap_mean(diffs, rng)
-            out["vs_uniform"][p] = {"difference": diff, "low": low, "high": high}
+            per_seed = [float(d.mean()) for d in diffs]
+            out["vs_uniform"][p] = {"difference": diff, "low": low, "high": high, "per_seed": per_seed}
     return out
 
 
@@ -151,10 +156,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"No training: {100 * none['accuracy']:.1f}% [{100 * none['low']:.1f}, {100 * none['high']:.1f}].",
         "",
     ]
-    lines += ["| targeted - uniform, last round | difference (points) | 95% interval |", "|---|---|---|"]
+    lines += [
+        "| targeted - uniform, last round | difference (points) | 95% interval (test items) | per seed |",
+        "|---|---|---|---|",
+    ]
     for p, d in result["vs_uniform"].items():
+        per_seed = ", ".join(f"{100 * x:+.1f}" for x in d["per_seed"])
         lines.append(
-            f"| {p} | {100 * d['difference']:+.1f} | [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] |"
+            f"| {p} | {100 * d['difference']:+.1f} | [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] | {per_seed} |"
         )
     skills = sorted(next(iter(result["skills"].values())))
     lines += ["", "| policy | " + " | ".join(skills) + " |", "|---" * (len(skills) + 1) + "|"]
@@ -163,6 +172,11 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "| policy | negative flips per round (mean over seeds) |", "|---|---|"]
     for p in POLICIES:
         lines.append(f"| {p} | " + ", ".join(f"{f:.1f}" for f in result["flips"][p]) + " |")
+    minutes = [m for p in POLICIES for m in result["minutes"][p]]
+    lines += [
+        "",
+        f"Wall time per run: {min(minutes):.1f} to {max(minutes):.1f} min; all runs {sum(minutes):.0f} min.",
+    ]
     return "\n".join(lines) + "\n"
 
 

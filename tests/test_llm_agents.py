@@ -45,6 +45,7 @@ from teachloop.core.llm_json import ReplyError, parse_reply
 from teachloop.core.prompts import render
 from teachloop.core.traces import Tracer
 from teachloop.environments.base import Message, Score, Skill, Task
+from teachloop.environments.feedback import feedback_view
 from teachloop.environments.reasoning_gym import default_environment
 from teachloop.evals.metrics import ItemResult, summarize
 
@@ -77,7 +78,8 @@ def _results(skill_acc: dict[str, float], n: int = 4) -> list[ItemResult]:
 def _report(skill_acc: dict[str, float]) -> tuple[WeaknessReport, list[ItemResult]]:
     results = _results(skill_acc)
     failures = [r for r in results if not r.solved]
-    return diagnose(summarize(0, "dev", results), None, failures), failures
+    view = feedback_view("skill_list", summarize(0, "dev", results), results)
+    return diagnose(view), failures
 
 
 def _teacher(tmp_path: Path, base_url: str) -> Teacher:
