@@ -183,22 +183,24 @@ def read_keys(endpoints: dict[LLMRole, Endpoint]) -> dict[str, str]:
 
 #: Where the SDK sends requests when no base URL is set.
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-_REACH_TIMEOUT_S = 10.0
+_MAX_REACH_TIMEOUT_S = 10.0
 
 
-def check_reachable(endpoints: dict[LLMRole, Endpoint]) -> None:
+def check_reachable(endpoints: dict[LLMRole, Endpoint], timeout_s: float) -> None:
     """Fail before a run starts (or resumes) when a teacher endpoint is down.
 
     Mid-run, a request that fails for good makes its role fall back to the heuristic brain; at
     the start that would quietly turn a whole LLM-teacher run into a heuristic one, so a server
-    that refuses the connection is an error instead. Any HTTP answer to ``GET /models`` (a 404 or
-    401 included) counts as up: only reaching the server is checked here.
+    that cannot be connected to is an error instead. Anything that answers ``GET /models`` (a 404
+    or 401 included), or accepts the connection and is slow to answer, counts as up: the client's
+    retries handle a slow server.
     """
+    timeout = httpx.Timeout(min(timeout_s, _MAX_REACH_TIMEOUT_S))
     for base_url in sorted({e.base_url or OPENAI_BASE_URL for e in endpoints.values()}):
         shown = redact_text(base_url)
         try:
-            httpx.get(f"{base_url.rstrip('/')}/models", timeout=_REACH_TIMEOUT_S)
-        except httpx.UnsupportedProtocol:
+            httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
             raise ConfigError(
                 f"teacher endpoint {shown!r} is not an http(s) URL, e.g. http://127.0.0.1:8000/v1"
             ) from None
@@ -207,6 +209,8 @@ def check_reachable(endpoints: dict[LLMRole, Endpoint]) -> None:
                 f"teacher endpoint {shown} is not reachable ({redact_text(str(err)) or type(err).__name__}): "
                 "start the server or fix --teacher-base-url, then try again"
             ) from None
+        except httpx.HTTPError:
+            pass  # connected, then slow or odd: up, as far as this check can tell
 
 
 class Teacher:

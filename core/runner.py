@@ -91,7 +91,7 @@ def _check_teacher(config: RunConfig) -> None:
 
         endpoints = resolve_endpoints(config.teacher.llm, config.llm_roles)
         read_keys(endpoints)
-        check_reachable(endpoints)
+        check_reachable(endpoints, config.teacher.llm.timeout_s)
 
 
 def load_run(run_dir: Path) -> PreparedRun:

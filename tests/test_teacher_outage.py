@@ -20,6 +20,8 @@ from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
 from helpers import TINY_ARGS, cli_env, cli_in_process, snapshot, teachloop
+from teachloop.core.errors import ConfigError
+from teachloop.core.llm import Endpoint, check_reachable
 from teachloop.core.traces import read_spans
 
 #: Matches none of core/redact.py's key patterns: only scrubbing the key's own value catches it.
@@ -90,6 +92,27 @@ def test_a_teacher_down_at_resume_is_one_line_and_changes_nothing(
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("error: teacher endpoint http://127.0.0.1:")
     assert snapshot(run_dir) == before
+
+
+def _endpoints(base_url: str) -> dict[Any, Endpoint]:
+    return {"diagnoser": Endpoint(base_url=base_url, model="m", api_key_env="OPENAI_API_KEY")}
+
+
+def test_only_a_server_that_cannot_be_connected_to_counts_as_down() -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started = time.perf_counter()
+        check_reachable(_endpoints(f"http://127.0.0.1:{port}/v1"), timeout_s=0.3)  # slow is not down
+        assert time.perf_counter() - started < 5
+    with FakeOpenAI(lambda body: "ok") as server:
+        check_reachable(_endpoints(server.base_url), timeout_s=5)
+    with pytest.raises(ConfigError, match=r"is not reachable \(\[Errno 111\] Connection refused\)"):
+        check_reachable(_endpoints(_closed_port_url()), timeout_s=5)
+    for url in ("localhost:8000/v1", "ftp://127.0.0.1/v1", "http://[::1/v1"):
+        with pytest.raises(ConfigError, match="is not an http\\(s\\) URL"):
+            check_reachable(_endpoints(url), timeout_s=5)
 
 
 @pytest.fixture(scope="module")
