@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,11 +100,40 @@ def load_run(run_dir: Path) -> PreparedRun:
     if not store.config_path.is_file():
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
     config = build_config(load_config_file(store.config_path))
+    check_databases(store)
     _check_teacher(config)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
     return PreparedRun(config=config, store=store, env=env, base_student=base)
+
+
+#: What to do about each damaged database; the run cannot go on from a damaged checkpoint.
+_DAMAGE_FIX = {
+    "state.sqlite": "its checkpoints are lost: start a new run",
+    "traces.sqlite": "move it aside to resume without the earlier spans",
+    "llm_cache.sqlite": "delete it to resume without the cached teacher replies",
+}
+
+
+def check_databases(store: RunStore) -> None:
+    """Fail in one line when a run's SQLite file was damaged outside teachloop (a disk error, a
+    copy cut short): teachloop's own writes are transactions, but a damaged file would otherwise
+    surface as a traceback deep inside LangGraph or the tracer."""
+    for name, fix in _DAMAGE_FIX.items():
+        path = store.root / name
+        if not path.is_file():
+            continue
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
+            try:
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as err:
+            verdict = str(err)
+        if verdict != "ok":
+            raise RunDirError(f"{path} is damaged ({verdict}); {fix}")
 
 
 def _check_tracing(config: RunConfig) -> None:
@@ -207,6 +237,7 @@ def status(run_dir: Path) -> RunStatus:
     if not store.config_path.is_file():
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
     config = build_config(load_config_file(store.config_path))
+    check_databases(store)
     next_nodes: tuple[str, ...] = ()
     values: dict[str, Any] = {}
     if store.state_db.exists():

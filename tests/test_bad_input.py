@@ -22,6 +22,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from pydantic import BaseModel
 
 from helpers import cli_in_process, snapshot
@@ -114,7 +115,8 @@ def _assert_one_line_error(code: int, err: str, out: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "Traceback" not in err + out
-    event(f"rejected: {lines[0][7:60]}")
+    if currently_in_test_context():  # the share of each error in --hypothesis-show-statistics
+        event(f"rejected: {lines[0][7:60]}")
     return lines[0]
 
 
@@ -370,3 +372,23 @@ def test_plugins_returning_wrong_types_are_named(part: str, value: Any) -> None:
     except PluginError as err:
         assert "plug-in 'fuzzed'" in str(err) and "\n" not in str(err)
         event(f"rejected: {str(err)[22:50]}")
+
+
+@pytest.mark.parametrize("name", ["state.sqlite", "traces.sqlite"])
+@pytest.mark.parametrize("damage", ["garbage", "cut short"])
+def test_a_damaged_database_is_one_line_and_changes_nothing(
+    name: str, damage: str, finished_run: Path, tmp_path: Path, capsys: Any
+) -> None:
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    data = (run_dir / name).read_bytes()
+    (run_dir / name).write_bytes(
+        b"not a database at all" * 64 if damage == "garbage" else data[: len(data) // 2]
+    )
+    before = snapshot(run_dir)
+    for command in ("status", "resume"):
+        code = cli_in_process(command, str(run_dir))
+        captured = capsys.readouterr()
+        line = _assert_one_line_error(code, captured.err, captured.out)
+        assert line.startswith(f"error: {run_dir / name} is damaged (")
+    assert snapshot(run_dir) == before
