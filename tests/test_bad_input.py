@@ -318,6 +318,26 @@ def test_commands_on_an_existing_run_change_nothing(
     assert snapshot(finished_copy) == before
 
 
+@FUZZ
+@given(doc=config_docs)
+def test_resume_after_a_bad_edit_of_the_config(doc: str, finished_copy: Path, capsys: Any) -> None:
+    """The out-of-memory message tells users to edit config.yaml; a bad edit must not cost the run."""
+    with _scratch() as tmp:
+        if _build(doc, tmp):
+            return
+    config = finished_copy / "config.yaml"
+    original = config.read_text()
+    config.write_text(doc, encoding="utf-8")
+    try:
+        before = snapshot(finished_copy)
+        code = cli_in_process("resume", str(finished_copy))
+        captured = capsys.readouterr()
+        _assert_one_line_error(code, captured.err, captured.out)
+        assert snapshot(finished_copy) == before
+    finally:
+        config.write_text(original)
+
+
 # -- plug-ins returning wrong types ---------------------------------------------------------------
 
 SKILL = Skill(name="echo")
