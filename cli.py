@@ -1,6 +1,7 @@
 """The ``teachloop`` command line.
 
 Errors a user can fix print one line on stderr and exit with code 2; nothing is written first.
+A run stopped by a full disk or memory exits with code 3 and one line; it resumes once that is fixed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from teachloop.core.errors import ConfigError, TeachloopError
+from teachloop.core.errors import ConfigError, ResourceError, TeachloopError
 from teachloop.evals.inspector import inspect_app, report_command
 from teachloop.training.reviser_cli import reviser_app
 
@@ -34,7 +35,7 @@ app.add_typer(inspect_app, name="inspect")
 app.command("report")(report_command)
 app.add_typer(reviser_app, name="reviser")
 
-out = Console()
+out = Console(markup=False)  # names and paths from users are text, never markup
 err = Console(stderr=True)
 
 
@@ -293,6 +294,8 @@ def envs_show(
 def main() -> None:
     try:
         app(standalone_mode=False)
+    except ResourceError as e:  # out of memory or disk: the run is resumable once that is fixed
+        _fail(str(e), code=3)
     except TeachloopError as e:
         _fail(str(e))
     except typer.Exit as e:
@@ -304,6 +307,9 @@ def main() -> None:
         _fail(e.format_message() if hasattr(e, "format_message") else str(e))
 
 
-def _fail(message: str) -> None:
-    err.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
-    sys.exit(2)
+def _fail(message: str, code: int = 2) -> None:
+    # one line whatever the message quotes: a newline or control character in a user's key or
+    # file becomes its escape (\\n, \\x1e) instead of breaking the line
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    err.print(f"error: {line}", highlight=False, markup=False, soft_wrap=True)
+    sys.exit(code)

@@ -19,3 +19,8 @@ class PluginError(TeachloopError):
 
 class TrainingError(TeachloopError):
     """A training run that failed outside the loop's process (the accelerate launcher)."""
+
+
+class ResourceError(TeachloopError):
+    """The machine ran out of memory or disk mid-run. The run directory is intact: free the
+    resource (or lower a batch size), then ``teachloop resume`` continues the run. Exit code 3."""

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import httpx
 import openai
 from pydantic import BaseModel, ConfigDict
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -40,6 +41,7 @@ from teachloop.core.errors import ConfigError
 from teachloop.core.llm_cache import CachedReply, ResponseCache, request_key
 from teachloop.core.llm_json import ReplyError, parse_reply, schema_hint
 from teachloop.core.prompts import render
+from teachloop.core.redact import redact_text
 from teachloop.core.traces import SpanHandle, Tracer
 from teachloop.environments.base import Message
 
@@ -177,6 +179,38 @@ def read_keys(endpoints: dict[LLMRole, Endpoint]) -> dict[str, str]:
             )
         keys[endpoint.api_key_env] = keys.get(endpoint.api_key_env) or key or NO_KEY
     return keys
+
+
+#: Where the SDK sends requests when no base URL is set.
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+_MAX_REACH_TIMEOUT_S = 10.0
+
+
+def check_reachable(endpoints: dict[LLMRole, Endpoint], timeout_s: float) -> None:
+    """Fail before a run starts (or resumes) when a teacher endpoint is down.
+
+    Mid-run, a request that fails for good makes its role fall back to the heuristic brain; at
+    the start that would quietly turn a whole LLM-teacher run into a heuristic one, so a server
+    that cannot be connected to is an error instead. Anything that answers ``GET /models`` (a 404
+    or 401 included), or accepts the connection and is slow to answer, counts as up: the client's
+    retries handle a slow server.
+    """
+    timeout = httpx.Timeout(min(timeout_s, _MAX_REACH_TIMEOUT_S))
+    for base_url in sorted({e.base_url or OPENAI_BASE_URL for e in endpoints.values()}):
+        shown = redact_text(base_url)
+        try:
+            httpx.get(f"{base_url.rstrip('/')}/models", timeout=timeout)
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+            raise ConfigError(
+                f"teacher endpoint {shown!r} is not an http(s) URL, e.g. http://127.0.0.1:8000/v1"
+            ) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            raise ConfigError(
+                f"teacher endpoint {shown} is not reachable ({redact_text(str(err)) or type(err).__name__}): "
+                "start the server or fix --teacher-base-url, then try again"
+            ) from None
+        except httpx.HTTPError:
+            pass  # connected, then slow or odd: up, as far as this check can tell
 
 
 class Teacher:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +27,8 @@ from teachloop.agents.scorer import ScoredSample, score_candidates
 from teachloop.agents.selector import SelectedSample, select, sft_rows
 from teachloop.core import brains
 from teachloop.core.config import RunConfig
+from teachloop.core.errors import ResourceError
+from teachloop.core.faults import is_out_of_memory
 from teachloop.core.llm import Teacher
 from teachloop.core.state import LoopState
 from teachloop.core.store import RunStore
@@ -71,6 +74,22 @@ def _plan(state: LoopState) -> Plan:
     return Plan.model_validate(state["plans"][-1])
 
 
+@contextmanager
+def _memory_hint(ctx: LoopContext, round_: int, what: str, setting: str, value: int) -> Iterator[None]:
+    """Turn an out-of-memory error into one line saying which setting to lower before resuming
+    (the node's outputs are written whole or not at all, so the resumed node starts clean)."""
+    try:
+        yield
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        root = ctx.store.root
+        raise ResourceError(
+            f"round {round_}: {what} ran out of memory at {setting}={value}; lower {setting} in "
+            f"{ctx.store.config_path}, then run 'teachloop resume {root}'"
+        ) from err
+
+
 # -- nodes -------------------------------------------------------------------------------------
 
 
@@ -90,9 +109,10 @@ def setup(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
 def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
     tasks = {s: _split_tasks(ctx, s) for s in SPLITS}
-    results = evaluate_student(
-        Path(state["student"]), ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
-    )
+    with _memory_hint(ctx, round_, "evaluation", "eval.batch_size", ctx.config.eval.batch_size):
+        results = evaluate_student(
+            Path(state["student"]), ctx.env, tasks["dev"] + tasks["test"], ctx.config.eval, ctx.tracer
+        )
     parts: dict[Split, list[ItemResult]] = {
         "dev": results[: len(tasks["dev"])],
         "test": results[len(tasks["dev"]) :],
@@ -278,7 +298,10 @@ def rollout_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
         "dpo_samples": cfg.train.dpo.samples,
         "grpo_probe": cfg.train.grpo.probe_samples,
     }
-    with ctx.tracer.span("tool", "student.rollout", inputs=inputs) as sp:
+    with (
+        _memory_hint(ctx, plan.round, "sampling rollouts", "eval.batch_size", cfg.eval.batch_size),
+        ctx.tracer.span("tool", "student.rollout", inputs=inputs) as sp,
+    ):
         usage = TokenUsage()
         rollouts = sample_rollouts(
             model,
@@ -352,7 +375,10 @@ def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
                 "learning_rate": settings.stage_learning_rate(stage.trainer),
                 **settings.model_dump(include={"epochs", "batch_size", "lora", "lr_scheduler"}),
             }
-            with ctx.tracer.span("tool", f"trl.{TRAINER_CLASSES[stage.trainer]}", inputs=inputs) as sp:
+            with (
+                _memory_hint(ctx, round_, "training", "train.batch_size", settings.batch_size),
+                ctx.tracer.span("tool", f"trl.{TRAINER_CLASSES[stage.trainer]}", inputs=inputs) as sp,
+            ):
                 part = stage_metrics(stage, run_stage(job, index, ctx.env))
                 sp.outputs = part
             metrics |= part

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig
 
 from teachloop.core.config import RunConfig, build_config, load_config_file
-from teachloop.core.errors import RunDirError
+from teachloop.core.errors import ResourceError, RunDirError
+from teachloop.core.faults import is_disk_full
 from teachloop.core.registry import load_environment
 from teachloop.core.store import RunStore
 from teachloop.core.summary import build_summary, write_summary
@@ -63,16 +65,36 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
 
 
 def start(prepared: PreparedRun, progress: ProgressFn | None = None) -> dict[str, Any]:
-    prepared.store.create(prepared.config.to_yaml())
+    with _disk_full_hint(prepared.store):
+        prepared.store.create(prepared.config.to_yaml())
     return _execute(prepared, progress)
 
 
-def _check_teacher(config: RunConfig) -> None:
-    """Fail before anything is written when a role on the LLM has no model or no key."""
-    if config.llm_roles:
-        from teachloop.core.llm import read_keys, resolve_endpoints
+@contextmanager
+def _disk_full_hint(store: RunStore) -> Iterator[None]:
+    """A full disk becomes one line: every artifact is written whole or not at all and the
+    checkpoint is a SQLite transaction, so after freeing space ``resume`` redoes the failed node."""
+    try:
+        yield
+    except Exception as err:
+        if not is_disk_full(err):
+            raise
+        then = (
+            f"run 'teachloop resume {store.root}'" if store.config_path.is_file() else "start the run again"
+        )
+        raise ResourceError(
+            f"disk full while writing {store.root} ({type(err).__name__}); free some space, then {then}"
+        ) from err
 
-        read_keys(resolve_endpoints(config.teacher.llm, config.llm_roles))
+
+def _check_teacher(config: RunConfig) -> None:
+    """Fail before anything is written when a role on the LLM has no model, no key or no server."""
+    if config.llm_roles:
+        from teachloop.core.llm import check_reachable, read_keys, resolve_endpoints
+
+        endpoints = resolve_endpoints(config.teacher.llm, config.llm_roles)
+        read_keys(endpoints)
+        check_reachable(endpoints, config.teacher.llm.timeout_s)
 
 
 def load_run(run_dir: Path) -> PreparedRun:
@@ -80,12 +102,41 @@ def load_run(run_dir: Path) -> PreparedRun:
     if not store.config_path.is_file():
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
     config = build_config(load_config_file(store.config_path))
+    check_databases(store)
     _check_teacher(config)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
     check_run(config)
     return PreparedRun(config=config, store=store, env=env, base_student=base)
+
+
+#: What to do about each damaged database; the run cannot go on from a damaged checkpoint.
+_DAMAGE_FIX = {
+    "state.sqlite": "its checkpoints are lost: start a new run",
+    "traces.sqlite": "move it aside to resume without the earlier spans",
+    "llm_cache.sqlite": "delete it to resume without the cached teacher replies",
+}
+
+
+def check_databases(store: RunStore) -> None:
+    """Fail in one line when a run's SQLite file was damaged outside teachloop (a disk error, a
+    copy cut short): teachloop's own writes are transactions, but a damaged file would otherwise
+    surface as a traceback deep inside LangGraph or the tracer."""
+    for name, fix in _DAMAGE_FIX.items():
+        path = store.root / name
+        if not path.is_file():
+            continue
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
+            try:
+                verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as err:
+            verdict = str(err)
+        if verdict != "ok":
+            raise RunDirError(f"{path} is damaged ({verdict}); {fix}")
 
 
 def _check_tracing(config: RunConfig) -> None:
@@ -145,6 +196,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
     store, config = prepared.store, prepared.config
     sinks = _span_sinks(config, store)
     with (
+        _disk_full_hint(store),
         _locked(store),
         Tracer(store.traces_db, sinks) as tracer,
         _teacher(config, store, tracer) as teacher,
@@ -188,6 +240,7 @@ def status(run_dir: Path) -> RunStatus:
     if not store.config_path.is_file():
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
     config = build_config(load_config_file(store.config_path))
+    check_databases(store)
     next_nodes: tuple[str, ...] = ()
     values: dict[str, Any] = {}
     if store.state_db.exists():

@@ -271,7 +271,10 @@ class Tracer:
 def read_spans(path: Path, round_: int | None = None) -> list[Span]:
     if not path.exists():
         return []
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # not mode=ro: a read-only connection to a WAL database leaves -wal and -shm files behind in
+    # the run directory; a read-write one that is the last to close removes them (a file the OS
+    # write-protects is still opened read-only, and mode=rw never creates a database)
+    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
     try:
         db.row_factory = sqlite3.Row
         where, args = ("WHERE round = ?", (round_,)) if round_ is not None else ("", ())

@@ -64,3 +64,37 @@ def tiny_run_args(model_cache: Path, run_dir: Path, rounds: int = 2) -> list[str
         "--set",
         f"model_cache={model_cache}",
     ]
+
+
+def cli_in_process(*args: str) -> int:
+    """Run ``teachloop args`` in this process through the CLI's own ``main`` (its error handling
+    included); returns the exit code. Read stdout and stderr with pytest's ``capsys``."""
+    from teachloop.cli import main
+
+    saved = sys.argv
+    sys.argv = ["teachloop", *args]
+    try:
+        main()
+    except SystemExit as done:
+        return int(done.code or 0)
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def assert_whole(run_dir: Path) -> None:
+    """No temporary file is left and every table and JSON file reads back whole."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    assert not list(run_dir.rglob(".tmp-*")), "a temporary file was left behind"
+    for path in run_dir.rglob("*.parquet"):
+        pq.read_table(path)  # raises on a truncated file
+    for path in run_dir.rglob("*.json"):
+        json.loads(path.read_text())
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes: equal snapshots mean nothing was changed."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -12,10 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from helpers import cli_env, node_seconds, teachloop, tiny_run_args
+from helpers import assert_whole, cli_env, node_seconds, teachloop, tiny_run_args
 from teachloop.agents.selector import SelectedSample
 from teachloop.core.store import RunStore
 from teachloop.core.traces import read_spans
@@ -69,14 +68,6 @@ def _start_and_kill(args: list[str], cwd: Path, model_cache: Path, marker: str, 
     return proc.returncode == -signal.SIGKILL
 
 
-def _assert_whole(run_dir: Path) -> None:
-    assert not list(run_dir.rglob(".tmp-*")), "a temporary file was left behind"
-    for path in run_dir.rglob("*.parquet"):
-        pq.read_table(path)  # raises on a truncated file
-    for path in run_dir.rglob("*.json"):
-        json.loads(path.read_text())
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(
     tmp_path: Path, model_cache: Path, finished_run: Path
@@ -118,4 +109,4 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(
     ]
     assert len(completed) == len(set(completed)), "a finished node ran twice"
     assert set(completed) == set(EXECUTIONS)
-    _assert_whole(run_dir)
+    assert_whole(run_dir)

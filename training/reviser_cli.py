@@ -11,7 +11,7 @@ from rich.console import Console
 from teachloop.core.config import TrainConfig
 
 reviser_app = typer.Typer(no_args_is_help=True, help="Train a local CoachLM reviser on stored revisions.")
-out = Console()
+out = Console(markup=False)  # names and paths from users are text, never markup
 
 
 @reviser_app.command("train")
