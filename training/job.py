@@ -14,6 +14,7 @@ then renames it into place, so a stage's output appears whole or not at all.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -123,14 +124,18 @@ def run_stage(job: TrainJob, index: int, env: Environment | None) -> dict[str, f
     staging = staging_dir(stage.out)
     staging.mkdir(parents=True, exist_ok=True)
     data, start, seed = stage_dataset(stage), job.start_of(index), job.seed + index
-    if stage.trainer == "sft":
-        metrics = fit_sft(start, data, staging, job.settings, seed)
-    elif stage.trainer == "dpo":
-        metrics = fit_dpo(start, data, staging, job.settings, seed)
-    else:
-        if env is None:
-            raise ValueError("a GRPO stage needs the environment for its rewards")
-        metrics = fit_grpo(start, data, staging, job.settings, seed, env)
+    try:
+        if stage.trainer == "sft":
+            metrics = fit_sft(start, data, staging, job.settings, seed)
+        elif stage.trainer == "dpo":
+            metrics = fit_dpo(start, data, staging, job.settings, seed)
+        else:
+            if env is None:
+                raise ValueError("a GRPO stage needs the environment for its rewards")
+            metrics = fit_grpo(start, data, staging, job.settings, seed, env)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed stage leaves no half-written model
+        raise
     state = PartialState()  # set up by the stage's trainer; one process outside accelerate
     state.wait_for_everyone()
     if state.is_main_process:
