@@ -29,7 +29,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from datasets import Dataset
@@ -37,13 +37,16 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from teachloop.core.config import EvalConfig, GRPOSettings, TrainConfig
 from teachloop.core.registry import load_environment
+from teachloop.environments.base import TaskGenerator
 from teachloop.training.dpo import fit_dpo
 from teachloop.training.generation import TokenUsage, generate
 from teachloop.training.grpo import fit_grpo
 from teachloop.training.sft import fit_sft
 from teachloop.training.student import DEFAULT_STUDENT, load_student, resolve_student, smollm2_tokenizer
 
-PRESETS: dict[str, dict[str, int]] = {
+KVCache = Literal["dynamic", "static"]
+
+PRESETS: dict[str, dict[str, Any]] = {
     "1.7b": {
         "hidden_size": 2048,
         "intermediate_size": 8192,
@@ -81,6 +84,7 @@ def from_config_model(preset: str, out: Path) -> LlamaConfig:
 
 def loop_rows(n: int) -> dict[str, Dataset]:
     env = load_environment("reasoning-basics")
+    assert isinstance(env, TaskGenerator)  # the default environment generates its tasks
     per_skill = -(-n // len(env.skills))
     tasks = [t for s in env.skills for t in env.generate(s.name, per_skill, difficulty=1, seed=7)][:n]
     sft, dpo, grpo = [], [], []
@@ -113,6 +117,7 @@ def flops_per_token(config: LlamaConfig, params: int, seq: float, trainer: str) 
 
 def bench_trainers(args: argparse.Namespace, cuda: bool) -> list[dict[str, Any]]:
     env = load_environment("reasoning-basics")
+    assert isinstance(env, TaskGenerator)  # the default environment generates its tasks
     data = loop_rows(args.rows)
     settings = TrainConfig(
         batch_size=args.batch_size,
@@ -133,7 +138,7 @@ def bench_trainers(args: argparse.Namespace, cuda: bool) -> list[dict[str, Any]]
                 torch.cuda.reset_peak_memory_stats()
             extra = (env,) if trainer == "grpo" else ()
             out = Path(tmp) / trainer
-            metrics = fit(model_dir, data[trainer], out, settings, 0, *extra)  # type: ignore[operator]
+            metrics = fit(model_dir, data[trainer], out, settings, 0, *extra)
             # TRL logs num_tokens for DPO and GRPO; the loop's SFT trainer (answer-only loss) does not.
             tokens = metrics.get("num_tokens") or sft_tokens(data["sft"], settings.max_length)
             seconds = metrics["train_runtime"]
@@ -157,15 +162,17 @@ def bench_trainers(args: argparse.Namespace, cuda: bool) -> list[dict[str, Any]]
 def bench_eval(cuda: bool) -> dict[str, Any]:
     settings = EvalConfig()
     env = load_environment("reasoning-basics")
+    assert isinstance(env, TaskGenerator)  # the default environment generates its tasks
     prompts = [env.prompt(t) for t in env.tasks("dev", settings.dev_per_skill, seed=0)]
     device = "cuda" if cuda else "cpu"
     model, tokenizer = load_student(resolve_student(DEFAULT_STUDENT), device=device, dtype=torch.bfloat16)
     runs: dict[str, Any] = {}
-    for name, batch_size, cache in (
+    modes: tuple[tuple[str, int, KVCache], ...] = (
         ("batched_dynamic", settings.batch_size, "dynamic"),
         ("batched_static", settings.batch_size, "static"),
         ("one_at_a_time", 1, "dynamic"),
-    ):
+    )
+    for name, batch_size, cache in modes:
         if cache == "static" and not cuda:
             continue
         generate(model, tokenizer, prompts[:batch_size], settings.max_new_tokens, batch_size, kv_cache=cache)

@@ -26,7 +26,7 @@ from datasets import Dataset
 
 from teachloop.core.config import EvalConfig, TrainConfig
 from teachloop.core.registry import load_environment
-from teachloop.environments.base import Task
+from teachloop.environments.base import Task, TaskGenerator
 from teachloop.training.generation import TokenUsage, generate
 from teachloop.training.sft import AnswerOnlySFTTrainer, sft_config
 from teachloop.training.student import DEFAULT_STUDENT, load_student, resolve_student
@@ -62,6 +62,7 @@ def bench_eval(student: Path, tasks: list[Task], settings: EvalConfig) -> dict[s
 def sft_rows(n: int) -> list[dict[str, Any]]:
     """The loop's SFT rows for ``n`` tasks spread over the default skills (lengths vary by skill)."""
     env = load_environment("reasoning-basics")
+    assert isinstance(env, TaskGenerator)  # the default environment generates its tasks
     per_skill = -(-n // len(env.skills))
     tasks = [t for s in env.skills for t in env.generate(s.name, per_skill, difficulty=1, seed=7)][:n]
     return [
