@@ -165,7 +165,7 @@ def bench_eval(cuda: bool) -> dict[str, Any]:
     assert isinstance(env, TaskGenerator)  # the default environment generates its tasks
     prompts = [env.prompt(t) for t in env.tasks("dev", settings.dev_per_skill, seed=0)]
     device = "cuda" if cuda else "cpu"
-    model, tokenizer = load_student(resolve_student(DEFAULT_STUDENT), device=device, dtype=torch.bfloat16)
+    model, tokenizer = load_student(resolve_student(DEFAULT_STUDENT), device=device, dtype="bfloat16")
     runs: dict[str, Any] = {}
     modes: tuple[tuple[str, int, KVCache], ...] = (
         ("batched_dynamic", settings.batch_size, "dynamic"),

@@ -34,7 +34,7 @@ from teachloop.training.student import DEFAULT_STUDENT, load_student, resolve_st
 
 def bench_eval(student: Path, tasks: list[Task], settings: EvalConfig) -> dict[str, Any]:
     env = load_environment("reasoning-basics")
-    model, tokenizer = load_student(student, device="cpu", dtype=getattr(torch, settings.dtype))
+    model, tokenizer = load_student(student, device="cpu", dtype=settings.dtype)
     prompts = [env.prompt(t) for t in tasks]
     generate(model, tokenizer, prompts[:4], settings.max_new_tokens, batch_size=4)  # warm-up
     result: dict[str, Any] = {"items": len(tasks), "max_new_tokens": settings.max_new_tokens}

@@ -35,8 +35,10 @@ class EvalConfig(_Section):
     test_per_skill: int = Field(40, ge=1, description="test items per skill; only reports see these")
     max_new_tokens: int = Field(16, ge=1, le=4096, description="answer length limit when the student answers")
     batch_size: int = Field(64, ge=1, description="prompts generated together")
-    dtype: Literal["bfloat16", "float32"] = Field(
-        "bfloat16", description="weights dtype for evaluation (bf16 is about 2x faster on AVX-512 CPUs)"
+    dtype: Literal["auto", "bfloat16", "float32"] = Field(
+        "auto",
+        description="weights dtype when the student answers; auto: bfloat16 where the hardware computes "
+        "it natively (CUDA, AVX-512 BF16/AMX CPUs), else float32 (emulated bf16 is ~4x slower on AVX2)",
     )
     backend: Literal["hf", "vllm"] = Field(
         "hf", description="hf: batched transformers generate; vllm: a vLLM engine (needs vllm and a CUDA GPU)"
@@ -107,7 +109,11 @@ class TrainConfig(_Section):
     batch_size: int = Field(16, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_length: int = Field(256, ge=8, description="tokens per sample; longer samples are truncated")
-    bf16: bool = Field(True, description="bf16 mixed precision (CPUs with AVX-512 BF16, CUDA GPUs)")
+    bf16: bool | Literal["auto"] = Field(
+        "auto",
+        description="bf16 mixed precision; auto: where the hardware computes bf16 natively (CUDA, AVX-512 "
+        "BF16/AMX CPUs)",
+    )
     lora: bool = Field(False, description="train a LoRA adapter instead of every weight")
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)

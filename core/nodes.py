@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import torch
 from langgraph.runtime import Runtime
 
 from teachloop.agents.diagnoser import WeaknessReport, diagnose
@@ -41,7 +40,7 @@ from teachloop.training.generation import TokenUsage
 from teachloop.training.job import TRAINER_CLASSES, build_job, clear_outputs, run_stage, stage_metrics
 from teachloop.training.launch import launch_job
 from teachloop.training.rollouts import Rollout, dpo_rows, grpo_rows, rollout_counts, sample_rollouts
-from teachloop.training.student import compute_device, load_student
+from teachloop.training.student import compute_device, load_student, weights_dtype
 
 ProgressFn = Callable[[str, int, str, float | None], None]
 SPLITS: tuple[Split, ...] = ("dev", "test")
@@ -289,10 +288,10 @@ def rollout_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     selected = ctx.store.read_models(ctx.store.path(plan.round, "selected.parquet"), SelectedSample)
     todo = [(s.task, trainers[s.task.skill]) for s in selected if trainers.get(s.task.skill, "sft") != "sft"]
     cfg = ctx.config
-    with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": cfg.eval.dtype}):
-        model, tokenizer = load_student(
-            Path(state["student"]), device=compute_device(), dtype=getattr(torch, cfg.eval.dtype)
-        )
+    device = compute_device()
+    dtype = weights_dtype(cfg.eval.dtype, device)
+    with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": dtype}):
+        model, tokenizer = load_student(Path(state["student"]), device=device, dtype=dtype)
     inputs = {
         "tasks": len(todo),
         "dpo_samples": cfg.train.dpo.samples,

@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from teachloop.core.config import EvalConfig
@@ -20,7 +19,7 @@ from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Task
 from teachloop.evals.metrics import ItemResult
 from teachloop.training.generation import TokenUsage, generate
-from teachloop.training.student import compute_device, load_student
+from teachloop.training.student import compute_device, load_student, weights_dtype
 
 
 def evaluate_student(
@@ -34,14 +33,19 @@ def evaluate_student(
         with tracer.span("tool", "student.generate", inputs=inputs) as sp:
             usage = TokenUsage()
             completions = generate_vllm(
-                student_dir, [env.prompt(t) for t in tasks], settings.max_new_tokens, settings.dtype, usage
+                student_dir,
+                [env.prompt(t) for t in tasks],
+                settings.max_new_tokens,
+                weights_dtype(settings.dtype, "cuda"),
+                usage,
             )
             sp.add_tokens(usage.prompt_tokens, usage.completion_tokens)
         return score_answers(env, tasks, completions, tracer)
     device = compute_device()
-    inputs = {"path": str(student_dir), "dtype": settings.dtype, "device": device}
+    dtype = weights_dtype(settings.dtype, device)
+    inputs = {"path": str(student_dir), "dtype": dtype, "device": device}
     with tracer.span("tool", "student.load", inputs=inputs):
-        model, tokenizer = load_student(student_dir, device=device, dtype=getattr(torch, settings.dtype))
+        model, tokenizer = load_student(student_dir, device=device, dtype=dtype)
     return answer_and_score(model, tokenizer, env, tasks, settings, tracer)
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-import torch
 from peft import LoraConfig
 from transformers import PreTrainedTokenizerBase, PrinterCallback, Trainer
 
 from teachloop.core.config import TrainConfig
+from teachloop.training.student import bf16_is_native, compute_device
 
 #: Log keys that are bookkeeping, not training signal; left out of a stage's metrics.
 _NOT_METRICS = frozenset({"epoch", "step", "learning_rate", "grad_norm"})
@@ -35,8 +35,8 @@ def common_args(
         "num_train_epochs": epochs,
         "per_device_train_batch_size": settings.batch_size,
         "gradient_accumulation_steps": settings.gradient_accumulation_steps,
-        "bf16": settings.bf16,
-        "use_cpu": not torch.cuda.is_available(),
+        "bf16": bf16_is_native(compute_device()) if settings.bf16 == "auto" else settings.bf16,
+        "use_cpu": compute_device() == "cpu",
         "save_strategy": "no",
         "report_to": "none",
         "logging_steps": 1,
