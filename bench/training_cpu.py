@@ -1,4 +1,4 @@
-"""CPU benchmark of the two batching choices the loop makes, with the real student.
+"""CPU benchmark of the batching and precision choices the loop makes, with the real student.
 
     python bench/training_cpu.py [--eval-items 120] [--sft-rows 96] [--out bench-training-cpu.json]
 
@@ -7,6 +7,8 @@
    length) against one ``generate`` call per item; both greedy, same outputs expected.
 2. SFT: TRL's SFTTrainer over the same rows (the loop's prompt/completion rows for tasks of every
    default skill) with length-grouped batches (what the loop uses) against plain random batches.
+3. Precision: batched evaluation and grouped SFT in float32 against bf16, the choice ``auto``
+   (``eval.dtype``, ``train.bf16``) makes from whether the CPU computes bf16 natively.
 
 Other jobs may share the CPU, so the ratios are the figures to read, not the absolute speeds;
 each side runs once, in alternation, after a warm-up. Prints a Markdown table and writes JSON.
@@ -29,17 +31,26 @@ from teachloop.core.registry import load_environment
 from teachloop.environments.base import Task, TaskGenerator
 from teachloop.training.generation import TokenUsage, generate
 from teachloop.training.sft import AnswerOnlySFTTrainer, sft_config
-from teachloop.training.student import DEFAULT_STUDENT, load_student, resolve_student
+from teachloop.training.student import DEFAULT_STUDENT, load_student, resolve_student, weights_dtype
 
 
 def bench_eval(student: Path, tasks: list[Task], settings: EvalConfig) -> dict[str, Any]:
     env = load_environment("reasoning-basics")
-    model, tokenizer = load_student(student, device="cpu", dtype=settings.dtype)
     prompts = [env.prompt(t) for t in tasks]
-    generate(model, tokenizer, prompts[:4], settings.max_new_tokens, batch_size=4)  # warm-up
-    result: dict[str, Any] = {"items": len(tasks), "max_new_tokens": settings.max_new_tokens}
+    result: dict[str, Any] = {
+        "items": len(tasks),
+        "max_new_tokens": settings.max_new_tokens,
+        "auto_dtype": weights_dtype("auto", "cpu"),
+    }
     answers = {}
-    for name, batch_size in (("batched", settings.batch_size), ("one_at_a_time", 1)):
+    runs = (
+        ("batched", settings.batch_size, "float32"),
+        ("one_at_a_time", 1, "float32"),
+        ("batched_bf16", settings.batch_size, "bfloat16"),
+    )
+    for name, batch_size, dtype in runs:
+        model, tokenizer = load_student(student, device="cpu", dtype=dtype)
+        generate(model, tokenizer, prompts[:4], settings.max_new_tokens, batch_size=4)  # warm-up
         usage = TokenUsage()
         start = time.perf_counter()
         answers[name] = generate(
@@ -53,6 +64,7 @@ def bench_eval(student: Path, tasks: list[Task], settings: EvalConfig) -> dict[s
             "new_tokens_per_s": usage.completion_tokens / seconds,
         }
     result["speedup"] = result["one_at_a_time"]["seconds"] / result["batched"]["seconds"]
+    result["bf16_speedup"] = result["batched"]["seconds"] / result["batched_bf16"]["seconds"]
     result["same_answers"] = sum(
         a == b for a, b in zip(answers["batched"], answers["one_at_a_time"], strict=True)
     )
@@ -105,12 +117,15 @@ def train_once(
 
 def bench_sft(student: Path, n_rows: int, batch_size: int) -> dict[str, Any]:
     rows = sft_rows(n_rows)
-    settings = TrainConfig(batch_size=batch_size, epochs=1.0)
+    settings = TrainConfig(batch_size=batch_size, epochs=1.0, bf16=False)
     train_once(student, rows[:batch_size], settings, grouped=True)  # warm-up
-    result: dict[str, Any] = {"rows": len(rows), "batch_size": batch_size, "bf16": settings.bf16}
+    result: dict[str, Any] = {"rows": len(rows), "batch_size": batch_size}
     result["grouped"] = train_once(student, rows, settings, grouped=True)
     result["plain"] = train_once(student, rows, settings, grouped=False)
+    bf16 = settings.model_copy(update={"bf16": True})
+    result["grouped_bf16"] = train_once(student, rows, bf16, grouped=True)
     result["speedup"] = result["grouped"]["rows_per_s"] / result["plain"]["rows_per_s"]
+    result["bf16_speedup"] = result["grouped_bf16"]["rows_per_s"] / result["grouped"]["rows_per_s"]
     return result
 
 
@@ -132,7 +147,7 @@ def main() -> None:
     report = {"threads": torch.get_num_threads(), "eval": evaluation, "sft": sft}
     args.out.write_text(json.dumps(report, indent=2))
     e, s = evaluation, sft
-    print("| measure | batched / grouped | one at a time / plain | ratio |")
+    print("| measure (float32) | batched / grouped | one at a time / plain | ratio |")
     print("|---|---|---|---|")
     print(
         f"| eval, {e['items']} dev items, {e['max_new_tokens']} new tokens (items/s) | "
@@ -145,6 +160,18 @@ def main() -> None:
     print(
         f"| SFT padding share | {s['grouped']['padding_share']:.0%} | {s['plain']['padding_share']:.0%} | |"
     )
+    print()
+    print("| measure (batched / grouped) | float32 | bf16 | bf16 speed-up |")
+    print("|---|---|---|---|")
+    print(
+        f"| eval (items/s) | {e['batched']['items_per_s']:.2f} | {e['batched_bf16']['items_per_s']:.2f} | "
+        f"{e['bf16_speedup']:.2f}x |"
+    )
+    print(
+        f"| SFT (rows/s) | {s['grouped']['rows_per_s']:.2f} | {s['grouped_bf16']['rows_per_s']:.2f} | "
+        f"{s['bf16_speedup']:.2f}x |"
+    )
+    print(f"auto precision on this CPU: {e['auto_dtype']}")
     print(
         f"eval answers identical in {e['same_answers']}/{e['items']} items; {report['threads']} torch threads"
     )
