@@ -38,7 +38,7 @@ class EvalConfig(_Section):
     dtype: Literal["auto", "bfloat16", "float32"] = Field(
         "auto",
         description="weights dtype when the student answers; auto: bfloat16 where the hardware computes "
-        "it natively (CUDA, AVX-512 BF16/AMX CPUs), else float32 (emulated bf16 is ~4x slower on AVX2)",
+        "it natively (CUDA, AVX-512 BF16/AMX CPUs), else float32 (emulated bf16 was 3-4x slower on AVX2)",
     )
     backend: Literal["hf", "vllm"] = Field(
         "hf", description="hf: batched transformers generate; vllm: a vLLM engine (needs vllm and a CUDA GPU)"

@@ -140,7 +140,7 @@ def compute_device() -> str:
 def bf16_is_native(device: str) -> bool:
     """Whether ``device`` computes in bf16 natively: a CUDA GPU that supports it, or a CPU with
     AVX-512 BF16 or AMX. Elsewhere (an AVX2-only CPU) torch emulates bf16, which made evaluation
-    about 4x slower than float32 on our 2-core AMD EPYC, so ``auto`` precision avoids it there."""
+    3-4x slower than float32 on our 2-core AMD EPYC, so ``auto`` precision avoids it there."""
     import torch
 
     if device.startswith("cuda"):
