@@ -50,8 +50,10 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(
     tmp_path: Path, model_cache: Path, finished_run: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    halfway = node_seconds(finished_run, 1, "train") / 2  # before the model is saved
-    _run_until(tiny_run_args(model_cache, run_dir), tmp_path, model_cache, "round 1  train     …", halfway)
+    # A quarter of the reference run's train node: well before the model is saved, even when the
+    # reference ran on a busier CPU than this run (a kill at half of it came too late once).
+    early = node_seconds(finished_run, 1, "train") / 4
+    _run_until(tiny_run_args(model_cache, run_dir), tmp_path, model_cache, "round 1  train     …", early)
     assert not (RunStore(run_dir).path(1, "model")).exists()  # killed mid-training: no half model
     _run_until(["resume", str(run_dir)], tmp_path, model_cache, "round 2  score     …", delay=0.0)
     result = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache)
