@@ -1,6 +1,6 @@
 """``auto`` precision: bf16 only where the hardware computes it natively.
 
-On an AVX2-only CPU torch emulates bf16, and evaluation ran about 4x slower than in float32
+On an AVX2-only CPU torch emulates bf16, and evaluation ran 3-4x slower than in float32
 (docs/training.md), so a default of bf16 there would make the loop slower, not faster.
 """
 

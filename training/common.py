@@ -27,6 +27,7 @@ def common_args(
     settings: TrainConfig, output_dir: Path, seed: int, learning_rate: float, epochs: float
 ) -> dict[str, Any]:
     """TrainingArguments fields every stage sets the same way (schedule, precision, logging)."""
+    device = compute_device()
     return {
         "output_dir": str(output_dir),
         "learning_rate": learning_rate,
@@ -35,8 +36,8 @@ def common_args(
         "num_train_epochs": epochs,
         "per_device_train_batch_size": settings.batch_size,
         "gradient_accumulation_steps": settings.gradient_accumulation_steps,
-        "bf16": bf16_is_native(compute_device()) if settings.bf16 == "auto" else settings.bf16,
-        "use_cpu": compute_device() == "cpu",
+        "bf16": bf16_is_native(device) if settings.bf16 == "auto" else settings.bf16,
+        "use_cpu": device == "cpu",
         "save_strategy": "no",
         "report_to": "none",
         "logging_steps": 1,

@@ -160,7 +160,8 @@ def load_student(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a saved student: a full model, or a LoRA adapter merged onto its (possibly adapted) base.
 
-    ``dtype`` is a torch dtype name or ``auto`` (see ``weights_dtype``).
+    ``dtype`` is a torch dtype name; callers resolve an ``auto`` setting with ``weights_dtype`` (and
+    trace what it resolved to).
     """
     import torch
     from transformers import AutoTokenizer
@@ -168,7 +169,7 @@ def load_student(
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = _load_weights(path, getattr(torch, weights_dtype(dtype, device)))
+    model = _load_weights(path, getattr(torch, dtype))
     model.to(device)  # type: ignore[arg-type]  # transformers' wrapped .to() confuses mypy
     model.eval()
     return model, tokenizer
