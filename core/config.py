@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from teachloop.agents.criteria_library import Domain
 from teachloop.core.errors import ConfigError
 
 Policy = Literal["deficit", "uniform", "bandit", "llm"]
@@ -22,7 +23,9 @@ Brain = Literal["heuristic", "openai"]
 #: Agent roles whose brain can be chosen; the planner's brain is ``policy`` (``llm`` is its LLM brain).
 BrainRole = Literal["diagnoser", "synthesizer", "reviser"]
 #: Roles that talk to the teacher LLM (each has its own endpoint override, usage and cost).
-LLMRole = Literal["diagnoser", "planner", "synthesizer", "reviser"]
+LLMRole = Literal[
+    "diagnoser", "planner", "synthesizer", "reviser", "criteria_manager", "criteria_worker", "judge"
+]
 FeedbackLevel = Literal["open_ended", "skill_list", "skill_tree"]
 
 
@@ -262,6 +265,82 @@ class RevisionConfig(_Section):
     )
 
 
+class CriteriaConfig(_Section):
+    """CritiQ: quality criteria mined from human preference pairs, used to score generated data."""
+
+    pairs: Path | None = Field(
+        None,
+        description="preference pairs (JSONL, docs/criteria.md); given: the loop mines criteria at setup",
+    )
+    file: Path | None = Field(
+        None,
+        description="criteria already mined (criteria.json from 'teachloop criteria mine'); skips mining",
+    )
+    scorer: Path | None = Field(
+        None,
+        description="a distilled reward model ('teachloop criteria distill'): scores samples without LLM calls",
+    )
+    manager: Brain = Field(
+        "openai", description="openai: the LLM proposes and revises criteria; heuristic: seed library only"
+    )
+    domains: list[Domain] = Field(
+        default_factory=lambda: ["math", "logic", "general"],
+        min_length=1,
+        description="seed-library domains the manager starts from (math, code, logic, instruction, general)",
+    )
+    proposals: int = Field(6, ge=1, le=40, description="criteria proposed at the start")
+    votes: int = Field(
+        4, ge=1, le=20, description="worker verdicts per pair and criterion (half in swapped order); majority"
+    )
+    iterations: int = Field(3, ge=1, le=20, description="most judge -> keep/revise/drop passes")
+    keep: float = Field(0.75, gt=0, le=1, description="accuracy at which a criterion is kept")
+    drop: float = Field(0.5, ge=0, lt=1, description="accuracy at or below which it is dropped and replaced")
+    held_out: float = Field(
+        0.3,
+        ge=0,
+        lt=1,
+        description="share of pairs kept out of mining to report each criterion's accuracy on",
+    )
+    temperature: float = Field(0.7, ge=0, le=2, description="sampling temperature of the workers' votes")
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> CriteriaConfig:
+        if self.drop >= self.keep:
+            raise ValueError("teacher.criteria.drop must be below teacher.criteria.keep")
+        if self.pairs is not None and self.file is not None:
+            raise ValueError("set teacher.criteria.pairs (mine) or teacher.criteria.file (mined), not both")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.pairs is not None or self.file is not None
+
+
+class ScoringConfig(_Section):
+    """How usable samples are ranked and picked (after the verifier, duplicate and contamination checks)."""
+
+    criteria_weight: float = Field(
+        1.0, ge=0, description="weight of the mined-criteria score (when criteria are set)"
+    )
+    difficulty_samples: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="student samples per candidate measuring its pass rate (0: off); harder-for-the-student "
+        "scores higher",
+    )
+    difficulty_weight: float = Field(1.0, ge=0, description="weight of the difficulty score")
+    selection: Literal["top_k", "threshold", "sample"] = Field(
+        "top_k",
+        description="top_k: best scores first; threshold: generation order among scores >= threshold; "
+        "sample: draw with scores as logits at a temperature (QuRating)",
+    )
+    threshold: float = Field(0.5, ge=0, le=1, description="least score the threshold selection accepts")
+    temperature: float = Field(
+        0.25, gt=0, description="sample selection: lower follows the scores more closely"
+    )
+
+
 class TeacherConfig(_Section):
     brain: Brain = Field(
         "heuristic",
@@ -271,6 +350,8 @@ class TeacherConfig(_Section):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     revision: RevisionConfig = Field(default_factory=RevisionConfig)
+    criteria: CriteriaConfig = Field(default_factory=CriteriaConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     diagnoser_examples: int = Field(
         4, ge=1, le=50, description="failures per skill the LLM diagnoser reads (with the student's answers)"
     )
@@ -329,8 +410,15 @@ class RunConfig(_Section):
 
     def uses_llm(self, role: LLMRole) -> bool:
         """Whether ``role`` thinks with the teacher LLM (the planner does when the policy is ``llm``)."""
+        criteria = self.teacher.criteria
         if role == "planner":
             return self.policy == "llm"
+        if role == "criteria_manager":
+            return criteria.pairs is not None and criteria.manager == "openai"
+        if role == "criteria_worker":
+            return criteria.pairs is not None
+        if role == "judge":
+            return criteria.enabled and criteria.scorer is None
         return self.teacher.brain_for(role) == "openai"
 
     @property
