@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from teachloop.core.criteria_cli import criteria_app
 from teachloop.core.errors import ConfigError, ResourceError, TeachloopError
 from teachloop.evals.inspector import inspect_app, report_command
 from teachloop.training.reviser_cli import reviser_app
@@ -34,6 +35,7 @@ app.add_typer(envs_app, name="envs")
 app.add_typer(inspect_app, name="inspect")
 app.command("report")(report_command)
 app.add_typer(reviser_app, name="reviser")
+app.add_typer(criteria_app, name="criteria")
 
 out = Console(markup=False)  # names and paths from users are text, never markup
 err = Console(stderr=True)

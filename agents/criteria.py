@@ -23,7 +23,7 @@ from teachloop.agents.criteria_library import Criterion, Domain, slug
 from teachloop.agents.preferences import PairSample, PreferencePair
 from teachloop.core.llm import ChatRequest, TeacherSession
 from teachloop.core.prompts import render
-from teachloop.environments.base import Message
+from teachloop.environments.base import Message, Skill
 
 Vote = Literal["A", "B", "tie"]
 Choice = Literal["a", "b", "tie"]
@@ -129,6 +129,16 @@ class CriteriaReport(BaseModel):
         description="a plain 'which is better' prompt on the same judge, held out"
     )
     settings: dict[str, Any] = Field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "criteria": {
+                c.criterion.name: [c.status, c.accuracy, c.held_out_accuracy] for c in self.criteria
+            },
+            "dropped": [d["criterion"]["name"] for d in self.dropped],
+            "combined_held_out": self.combined_held_out,
+            "plain_held_out": self.plain_held_out,
+        }
 
     @property
     def scoring_criteria(self) -> list[MinedCriterion]:
@@ -352,3 +362,24 @@ def criteria_score(met: dict[str, bool], weights: dict[str, float]) -> float:
     """The accuracy-weighted share of criteria a sample meets; a criterion the judge skipped counts as unmet."""
     total = sum(weights.values())
     return sum(w for name, w in weights.items() if met.get(name)) / total if total else 0.0
+
+
+async def check_samples(
+    session: TeacherSession,
+    skills: dict[str, Skill],
+    samples: Sequence[tuple[str, PairSample]],
+    criteria: Sequence[MinedCriterion],
+    round_: int | None = None,
+) -> list[float | None]:
+    """Each (skill, sample)'s criteria score from the judge LLM (role ``judge``), one request per
+    sample; ``None`` where the reply was unusable (the sample is then ranked without it)."""
+    weights = {c.criterion.name: c.accuracy for c in criteria}
+    shown = [c.criterion for c in criteria]
+
+    async def one(skill: str, sample: PairSample) -> float | None:
+        info = skills.get(skill, Skill(name=skill))
+        messages = check_prompt({"name": info.name, "description": info.description}, sample, shown)
+        reply = await session.ask(ChatRequest(role="judge", messages=messages), CheckReply, round_, "check")
+        return criteria_score(reply.value.met, weights) if reply.value else None
+
+    return list(await asyncio.gather(*(one(skill, s) for skill, s in samples)))

@@ -72,13 +72,15 @@ def load_pairs(path: Path) -> list[PreferencePair]:
         raise ConfigError(f"cannot read pairs file {path}: {err}") from None
     pairs: list[PreferencePair] = []
     seen: set[str] = set()
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may sit in a string
         if not line.strip():
             continue
         try:
             pair = PreferencePair.model_validate(json.loads(line))
         except json.JSONDecodeError as err:
             raise ConfigError(f"pairs file {path}, line {number}: not JSON ({err.msg})") from None
+        except RecursionError:
+            raise ConfigError(f"pairs file {path}, line {number}: JSON nested too deeply") from None
         except ValidationError as err:
             raise ConfigError(f"pairs file {path}, line {number}: {_one_line(err)}") from None
         if pair.id in seen:

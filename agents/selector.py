@@ -1,12 +1,19 @@
 """Select: build the round's training set from the scored candidates.
 
-Per planned skill, the best usable candidates fill the allocation (ties keep generation order,
-which is deterministic). A ``replay_fraction`` of each allocation can be drawn from what earlier
+Per planned skill, usable candidates fill the allocation by one of three rules
+(``teacher.scoring.selection``):
+- ``top_k``: the best scores first (ties keep generation order, which is deterministic);
+- ``threshold``: generation order among candidates scoring at least ``threshold``;
+- ``sample``: QuRating's sampling, scores as logits at a ``temperature``: each candidate is drawn
+  with probability proportional to exp(score / temperature), without replacement (Gumbel top-k,
+  seeded), so the data leans to high scores without losing all diversity to a hard cut.
+A ``replay_fraction`` of each allocation can be drawn from what earlier
 rounds trained on, the classic guard against a round undoing earlier gains.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from typing import Any, Literal
@@ -25,8 +32,35 @@ class SelectedSample(BaseModel):
     origin: Literal["new", "replay"]
 
 
+Selection = Literal["top_k", "threshold", "sample"]
+
+
+def pick(
+    candidates: list[ScoredSample],
+    n: int,
+    how: Selection,
+    threshold: float,
+    temperature: float,
+    rng: random.Random,
+) -> list[ScoredSample]:
+    if how == "threshold":
+        return [s for s in candidates if s.score >= threshold][:n]
+    if how == "sample":
+        keys = [s.score / temperature - math.log(-math.log(rng.random() or 1e-300)) for s in candidates]
+        order = sorted(range(len(candidates)), key=lambda i: -keys[i])
+        return [candidates[i] for i in order[:n]]
+    return sorted(candidates, key=lambda s: -s.score)[:n]
+
+
 def select(
-    scored: list[ScoredSample], plan: Plan, replay_pool: list[Task], replay_fraction: float, seed: int
+    scored: list[ScoredSample],
+    plan: Plan,
+    replay_pool: list[Task],
+    replay_fraction: float,
+    seed: int,
+    how: Selection = "top_k",
+    threshold: float = 0.5,
+    temperature: float = 1.0,
 ) -> list[SelectedSample]:
     usable: dict[str, list[ScoredSample]] = defaultdict(list)
     for s in scored:
@@ -41,8 +75,10 @@ def select(
         candidates = pool[allocation.skill]
         n_replay = min(len(candidates), round(allocation.n * replay_fraction))
         replayed = rng.sample(candidates, n_replay)
-        ranked = sorted(usable[allocation.skill], key=lambda s: -s.score)
-        fresh = [s.task for s in ranked[: allocation.n - n_replay]]
+        fresh = [
+            s.task
+            for s in pick(usable[allocation.skill], allocation.n - n_replay, how, threshold, temperature, rng)
+        ]
         chosen += [SelectedSample(task=t, origin="new") for t in fresh]
         chosen += [SelectedSample(task=t, origin="replay") for t in replayed]
     return chosen

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from teachloop.agents.criteria import CriteriaReport, check_samples
 from teachloop.agents.diagnoser import WeaknessReport
 from teachloop.agents.llm_diagnoser import llm_diagnose
 from teachloop.agents.llm_planner import llm_plan
 from teachloop.agents.planner import Plan, plan_round
+from teachloop.agents.preferences import PairSample, load_pairs
 from teachloop.agents.reviser import RevisionOutcome, keep_unrevised, revise
 from teachloop.agents.synthesizer import synthesize
 from teachloop.core.config import Policy
+from teachloop.core.criteria_graph import CRITERIA_DIR, REPORT_FILE, load_report, mine
+from teachloop.core.files import atomic_write_text
 from teachloop.core.llm import Teacher
 from teachloop.environments.base import Task
 from teachloop.evals.metrics import ItemResult
@@ -157,3 +161,41 @@ def revision(ctx: LoopContext, round_: int, tasks: list[Task]) -> RevisionOutcom
         )
         sp.outputs = outcome.summary
     return outcome
+
+
+def mined_criteria(ctx: LoopContext) -> CriteriaReport | None:
+    """The run's criteria: mined from ``teacher.criteria.pairs`` (once; a resumed setup reads them
+    back) or copied from ``teacher.criteria.file``; ``None`` when the run has neither."""
+    settings = ctx.config.teacher.criteria
+    out_dir = ctx.store.root / CRITERIA_DIR
+    if settings.pairs is not None:
+        with ctx.tracer.span("agent", "criteria.mine", inputs={"pairs": str(settings.pairs)}) as sp:
+            report = mine(load_pairs(settings.pairs), settings, _teacher(ctx), out_dir, ctx.config.seed)
+            sp.outputs = report.summary()
+        return report
+    if settings.file is not None:
+        report = load_report(settings.file)
+        atomic_write_text(out_dir / REPORT_FILE, report.model_dump_json(indent=2))
+        return report
+    return None
+
+
+def criteria_check(
+    ctx: LoopContext, round_: int, tasks: list[Task], criteria: CriteriaReport
+) -> list[float | None]:
+    """The judge LLM's criteria score of each task (``None`` where its reply was unusable)."""
+    chosen = criteria.scoring_criteria
+    inputs = {"samples": len(tasks), "criteria": [c.criterion.name for c in chosen]}
+    with ctx.tracer.span("agent", "judge.criteria", round=round_, inputs=inputs) as sp:
+        samples = [
+            (t.skill, PairSample(question=t.question, solution=t.solution, answer=t.answer)) for t in tasks
+        ]
+        skills = {s.name: s for s in ctx.env.skills}
+        scores = _teacher(ctx).run(lambda s: check_samples(s, skills, samples, chosen, round_))
+        judged = [x for x in scores if x is not None]
+        sp.outputs = {
+            "judged": len(judged),
+            "unusable": len(scores) - len(judged),
+            "mean": sum(judged) / len(judged) if judged else None,
+        }
+    return scores

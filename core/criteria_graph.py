@@ -29,6 +29,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from pydantic import ValidationError
 
 from teachloop.agents.criteria import (
     Choice,
@@ -50,12 +51,15 @@ from teachloop.agents.criteria import (
 from teachloop.agents.criteria_library import Criterion, seed_library
 from teachloop.agents.preferences import PreferencePair, split_pairs
 from teachloop.core.config import CriteriaConfig
+from teachloop.core.errors import ConfigError
 from teachloop.core.files import atomic_write_text
 from teachloop.core.llm import Teacher, TeacherSession
 from teachloop.core.traces import Tracer
 
 T = TypeVar("T")
 THREAD = RunnableConfig(configurable={"thread_id": "criteria"})
+#: Where a loop run keeps its criteria (``RUN_DIR/criteria/criteria.json``).
+CRITERIA_DIR = "criteria"
 REPORT_FILE = "criteria.json"
 STATE_FILE = "criteria_state.sqlite"
 
@@ -308,4 +312,16 @@ def mine_with(
 
 
 def load_report(path: Path) -> CriteriaReport:
-    return CriteriaReport.model_validate_json(path.read_text(encoding="utf-8"))
+    """A criteria file, or a ConfigError saying why it cannot be used."""
+    try:
+        return CriteriaReport.model_validate_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"criteria file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read criteria file {path}: {err}") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "file"
+        raise ConfigError(
+            f"criteria file {path} is not a 'teachloop criteria mine' result ({where}: {first['msg']})"
+        ) from None

@@ -8,6 +8,7 @@ Things that cannot be checkpointed (environment, tracer, config) come from the r
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,15 +18,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from teachloop.agents.diagnoser import WeaknessReport, diagnose
 from teachloop.agents.engine import derived_seed, generate_for_plan
 from teachloop.agents.planner import Plan, Trainer, plan_round
 from teachloop.agents.recipe import assign_trainers
-from teachloop.agents.scorer import ScoredSample, score_candidates
+from teachloop.agents.scorer import ScoredSample, rescored, score_candidates
 from teachloop.agents.selector import SelectedSample, select, sft_rows
 from teachloop.core import brains
 from teachloop.core.config import RunConfig
+from teachloop.core.criteria_graph import CRITERIA_DIR, REPORT_FILE, load_report
 from teachloop.core.errors import ResourceError
 from teachloop.core.faults import is_out_of_memory
 from teachloop.core.llm import Teacher
@@ -39,7 +42,14 @@ from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
 from teachloop.training.generation import TokenUsage
 from teachloop.training.job import TRAINER_CLASSES, build_job, clear_outputs, run_stage, stage_metrics
 from teachloop.training.launch import launch_job
-from teachloop.training.rollouts import Rollout, dpo_rows, grpo_rows, rollout_counts, sample_rollouts
+from teachloop.training.rollouts import (
+    Rollout,
+    dpo_rows,
+    grpo_rows,
+    pass_rates,
+    rollout_counts,
+    sample_rollouts,
+)
 from teachloop.training.student import compute_device, load_student, weights_dtype
 
 ProgressFn = Callable[[str, int, str, float | None], None]
@@ -93,7 +103,8 @@ def _memory_hint(ctx: LoopContext, round_: int, what: str, setting: str, value: 
 
 
 def setup(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
-    """Fix the dev and test splits on disk; the untouched student becomes round 0."""
+    """Fix the dev and test splits on disk, mine quality criteria when given preference pairs;
+    the untouched student becomes round 0."""
     cfg = ctx.config
     sizes = {"dev": cfg.eval.dev_per_skill, "test": cfg.eval.test_per_skill}
     for split in SPLITS:
@@ -102,7 +113,13 @@ def setup(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
             tasks = ctx.env.tasks(split, sizes[split], cfg.seed)
             sp.outputs = {"tasks": len(tasks), "first": tasks[0].question if tasks else None}
         ctx.store.write_models(_split_path(ctx.store, split), tasks)
-    return {"round": 0, "student": str(ctx.base_student), "stop_reason": None}
+    brains.mined_criteria(ctx)
+    return {
+        "round": 0,
+        "student": str(ctx.base_student),
+        "stop_reason": None,
+        **brains.usage_update(ctx, 0, "setup"),
+    }
 
 
 def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
@@ -229,6 +246,8 @@ def _selected_before(ctx: LoopContext, before_round: int) -> list[SelectedSample
 
 
 def score_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
+    """Verifier, duplicate and contamination checks, then the ranking score of the usable samples:
+    mined criteria (judge LLM or distilled reward model) and difficulty against the current student."""
     round_ = _plan(state).round
     tasks = ctx.store.read_models(ctx.store.path(round_, "revised.parquet"), Task)
     with ctx.tracer.span("tool", f"{ctx.env.name}.verify", inputs={"candidates": len(tasks)}) as sp:
@@ -240,8 +259,74 @@ def score_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
             "contaminated": sum(s.contaminated for s in scored),
             "usable_by_skill": dict(Counter(s.task.skill for s in scored if s.usable)),
         }
+    usable = [s.task for s in scored if s.usable]
+    quality = dict(zip((t.id for t in usable), _quality(ctx, round_, usable), strict=True))
+    difficulty = dict(zip((t.id for t in usable), _pass_rates(ctx, state, round_, usable), strict=True))
+    weights = ctx.config.teacher.scoring
+    scored = [
+        rescored(
+            s,
+            quality.get(s.task.id),
+            difficulty.get(s.task.id),
+            weights.criteria_weight,
+            weights.difficulty_weight,
+        )
+        for s in scored
+    ]
     ctx.store.write_models(ctx.store.path(round_, "scored.parquet"), scored)
-    return {}
+    return brains.usage_update(ctx, round_, "score")
+
+
+def _quality(ctx: LoopContext, round_: int, tasks: list[Task]) -> list[float | None]:
+    path = ctx.store.root / CRITERIA_DIR / REPORT_FILE
+    if not path.is_file() or not tasks:
+        return [None] * len(tasks)
+    settings = ctx.config.teacher.criteria
+    if settings.scorer is None:
+        return brains.criteria_check(ctx, round_, tasks, load_report(path))
+    from teachloop.training.reward_model import RewardScorer, sample_text
+
+    with ctx.tracer.span("tool", "reward_model.score", round=round_, inputs={"samples": len(tasks)}) as sp:
+        scorer = RewardScorer.load(settings.scorer)
+        rewards = scorer.score([sample_text(t.question, t.solution, t.answer) for t in tasks])
+        sp.outputs = {"mean_reward": sum(rewards) / len(rewards)}
+    return [1.0 / (1.0 + math.exp(-r)) for r in rewards]
+
+
+def _pass_rates(ctx: LoopContext, state: LoopState, round_: int, tasks: list[Task]) -> list[float | None]:
+    cfg = ctx.config
+    k = cfg.teacher.scoring.difficulty_samples
+    if not k or not tasks:
+        return [None] * len(tasks)
+    model, tokenizer = _student(ctx, state)
+    inputs = {"tasks": len(tasks), "samples": k}
+    with (
+        _memory_hint(ctx, round_, "measuring difficulty", "eval.batch_size", cfg.eval.batch_size),
+        ctx.tracer.span("tool", "student.pass_rate", round=round_, inputs=inputs) as sp,
+    ):
+        usage = TokenUsage()
+        rates = pass_rates(
+            model,
+            tokenizer,
+            ctx.env,
+            tasks,
+            k,
+            temperature=cfg.train.grpo.temperature,
+            max_new_tokens=cfg.eval.max_new_tokens,
+            batch_size=cfg.eval.batch_size,
+            seed=derived_seed(cfg.seed, round_, "difficulty"),
+            usage=usage,
+        )
+        sp.add_tokens(usage.prompt_tokens, usage.completion_tokens)
+        sp.outputs = {"mean_pass_rate": sum(rates) / len(rates)}
+    return list(rates)
+
+
+def _student(ctx: LoopContext, state: LoopState) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    device = compute_device()
+    dtype = weights_dtype(ctx.config.eval.dtype, device)
+    with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": dtype}):
+        return load_student(Path(state["student"]), device=device, dtype=dtype)
 
 
 def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
@@ -250,12 +335,16 @@ def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     replay_pool = [s.task for s in _selected_before(ctx, plan.round) if s.origin == "new"]
     inputs = {"scored": len(scored), "replay_pool": len(replay_pool)}
     with ctx.tracer.span("agent", "selector", inputs=inputs) as sp:
+        scoring = ctx.config.teacher.scoring
         chosen = select(
             scored,
             plan,
             replay_pool,
             ctx.config.teacher.replay_fraction,
             derived_seed(ctx.config.seed, plan.round),
+            scoring.selection,
+            scoring.threshold,
+            scoring.temperature,
         )
         sp.outputs = {
             "selected": len(chosen),
@@ -288,10 +377,7 @@ def rollout_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     selected = ctx.store.read_models(ctx.store.path(plan.round, "selected.parquet"), SelectedSample)
     todo = [(s.task, trainers[s.task.skill]) for s in selected if trainers.get(s.task.skill, "sft") != "sft"]
     cfg = ctx.config
-    device = compute_device()
-    dtype = weights_dtype(cfg.eval.dtype, device)
-    with ctx.tracer.span("tool", "student.load", inputs={"path": state["student"], "dtype": dtype}):
-        model, tokenizer = load_student(Path(state["student"]), device=device, dtype=dtype)
+    model, tokenizer = _student(ctx, state)
     inputs = {
         "tasks": len(todo),
         "dpo_samples": cfg.train.dpo.samples,

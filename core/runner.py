@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import RunnableConfig
 
 from teachloop.core.config import RunConfig, build_config, load_config_file
-from teachloop.core.errors import ResourceError, RunDirError
+from teachloop.core.errors import ConfigError, ResourceError, RunDirError
 from teachloop.core.faults import is_disk_full
 from teachloop.core.registry import load_environment
 from teachloop.core.store import RunStore
@@ -56,7 +56,8 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
     """Validate everything a new run needs; writes nothing into the run directory."""
     root = (run_dir or default_run_dir(config)).expanduser()
     RunStore.check_creatable(root)
-    _check_teacher(config)
+    check_teacher(config)
+    check_criteria(config)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
@@ -87,7 +88,25 @@ def _disk_full_hint(store: RunStore) -> Iterator[None]:
         ) from err
 
 
-def _check_teacher(config: RunConfig) -> None:
+def check_criteria(config: RunConfig) -> None:
+    """Fail before anything is written on an unusable pairs file, criteria file or scorer."""
+    settings = config.teacher.criteria
+    if settings.pairs is not None:
+        from teachloop.agents.preferences import load_pairs
+
+        load_pairs(settings.pairs)
+    if settings.file is not None:
+        from teachloop.core.criteria_graph import load_report
+
+        load_report(settings.file)
+    if settings.scorer is not None and not (settings.scorer / "config.json").is_file():
+        raise ConfigError(
+            f"teacher.criteria.scorer {settings.scorer} is not a model directory (no config.json); "
+            "train one with 'teachloop criteria distill'"
+        )
+
+
+def check_teacher(config: RunConfig) -> None:
     """Fail before anything is written when a role on the LLM has no model, no key or no server."""
     if config.llm_roles:
         from teachloop.core.llm import check_reachable, read_keys, resolve_endpoints
@@ -103,7 +122,8 @@ def load_run(run_dir: Path) -> PreparedRun:
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
     config = build_config(load_config_file(store.config_path))
     check_databases(store)
-    _check_teacher(config)
+    check_teacher(config)
+    check_criteria(config)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)

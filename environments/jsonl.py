@@ -61,7 +61,7 @@ def _text(value: object) -> str | None:
 def read_tasks(path: Path, scoring: Scoring) -> list[Task]:
     """Parse and check the file; the first problem raises a ``ConfigError`` naming the line."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines: U+2028 may sit in a string
     except FileNotFoundError:
         raise ConfigError(f"JSONL file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as err:

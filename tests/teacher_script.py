@@ -4,7 +4,13 @@ It plays each role by reading what the real prompts ask (``prompts/*.jinja``): t
 one weakness per skill, the planner splits the budget evenly, the synthesizer writes fresh
 addition problems (every third with a wrong answer, so answer checks and the reviser have work),
 the solver adds, the reviser corrects the answer and the judge prefers the version whose answer
-is right. Repair requests get the same valid reply as the request they repair.
+is right. As CritiQ's manager it proposes ``sum_is_correct`` (right), ``first_is_better`` (position
+bias) and ``answer_is_short`` (right on odd sums only); it revises by appending ``_fixed`` with a
+description that checks the sum, and replaces with ``sum_checked``. Its workers side with the
+correct sum under any criterion whose description says "sum", with sample A under
+``first_is_better``, and with the shorter answer otherwise; as the criteria checker it says a
+sample meets every criterion when its question has an even length. Repair requests get the same
+valid reply as the request they repair.
 """
 
 from __future__ import annotations
@@ -45,7 +51,56 @@ class ScriptedTeacher:
             return self._revise(user)
         if "You judge" in system:
             return self._judge(user)
+        if "manager of a data-quality team" in system:
+            return self._manage(user)
+        if "You compare training samples" in system:
+            return self._compare(user)
+        if "You check training samples" in system:
+            names = re.findall(r"^- (\w+): ", user, re.MULTILINE)
+            question = re.search(r"^Question: (.*)$", user, re.MULTILINE)
+            met = bool(question) and len(question.group(1)) % 2 == 0  # type: ignore[union-attr]
+            return json.dumps({"met": dict.fromkeys(names, met)})
         return "unexpected prompt"
+
+    def _manage(self, user: str) -> str:
+        def criterion(name: str, description: str) -> dict[str, str]:
+            return {"name": name, "domain": "math", "description": description}
+
+        if "Propose " in user:
+            return json.dumps(
+                {
+                    "criteria": [
+                        criterion("sum_is_correct", "The answer is the correct sum of the numbers."),
+                        criterion("first_is_better", "The sample shown first is better than the other."),
+                        criterion("answer_is_short", "The answer is the shorter of the two answers."),
+                    ]
+                }
+            )
+        if "Reflect on why" in user:
+            name = re.search(r'The criterion "(\w+)"', user).group(1)  # type: ignore[union-attr]
+            return json.dumps(
+                criterion(f"{name}_fixed", "The answer field holds the correct sum, nothing else.")
+            )
+        return json.dumps(criterion("sum_checked", "Adding the numbers gives exactly the stated sum."))
+
+    def _compare(self, user: str) -> str:
+        a, rest = user.split("Sample B")
+        b, ask = rest.split("Criterion") if "Criterion" in rest else (rest, "")
+
+        def answer(part: str) -> str:
+            found = re.search(r"^Answer: (.*)$", part, re.MULTILINE)
+            return found.group(1).strip() if found else ""
+
+        def right(part: str) -> bool:
+            return str(_sum(part)) == answer(part)
+
+        if "first_is_better" in ask:
+            better = "A"
+        elif "sum" in ask or not ask:
+            better = "A" if right(a) and not right(b) else "B" if right(b) and not right(a) else "tie"
+        else:
+            better = "A" if len(answer(a)) < len(answer(b)) else "B"
+        return json.dumps({"better": better, "reason": "scripted"})
 
     def _diagnose(self, user: str) -> str:
         skills = re.search(r"one of: ([^)]+)\)", user)

@@ -1,6 +1,8 @@
+import pytest
+
 from teachloop.agents.diagnoser import diagnose
 from teachloop.agents.planner import plan_round, split_budget
-from teachloop.agents.scorer import score_candidates
+from teachloop.agents.scorer import combine, rescored, score_candidates
 from teachloop.agents.selector import select, sft_rows
 from teachloop.environments.base import Skill, normalize_question
 from teachloop.environments.feedback import FeedbackView, feedback_view
@@ -133,3 +135,38 @@ def test_bandit_follows_learning_progress_and_starts_uniform() -> None:
         previous=second,
     )
     assert max(third.allocations, key=lambda a: a.n).skill == "a"
+
+
+def test_scores_combine_measured_parts_and_selection_follows_them() -> None:
+    assert combine(None, None, 1.0, 1.0) == 1.0  # nothing measured: every usable sample ties
+    assert combine(0.8, None, 1.0, 1.0) == 0.8
+    assert combine(0.8, 0.5, 3.0, 1.0) == (3 * 0.8 + 0.5) / 4
+    env = default_environment()
+    tasks = env.generate("aiw", 200, 0, seed=3)
+    scored = [
+        rescored(s, quality=(i % 10) / 9, pass_rate=None, quality_weight=1.0, difficulty_weight=1.0)
+        for i, s in enumerate(score_candidates(env, tasks, set(), set()))
+    ]
+    assert all(s.usable for s in scored)
+    skill = [s for s in env.skills if s.name == "aiw"]
+    plan = plan_round(
+        diagnose(_view(summarize(0, "dev", _results(0, {"aiw": 0.0})))), skill, 40, "uniform", 0.0
+    )
+
+    def mean_score(how: str, **kw: float) -> float:
+        chosen = {c.task.id for c in select(scored, plan, [], 0.0, seed=0, how=how, **kw)}  # type: ignore[arg-type]
+        picked = [s.score for s in scored if s.task.id in chosen]
+        assert len(picked) == 40
+        return sum(picked) / 40
+
+    base = sum(s.score for s in scored) / len(scored)
+    assert mean_score("top_k") == pytest.approx(
+        sum(sorted((s.score for s in scored), reverse=True)[:40]) / 40
+    )
+    sampled = mean_score("sample", temperature=0.25)
+    assert base + 0.15 < sampled < 1.0  # leans to high scores, but not a hard cut
+    assert mean_score("sample", temperature=100.0) < sampled  # a high temperature is near uniform
+    assert mean_score("threshold", threshold=0.5) >= 0.5
+    assert select(scored, plan, [], 0.0, 0, "sample", temperature=0.25) == select(
+        scored, plan, [], 0.0, 0, "sample", temperature=0.25
+    )

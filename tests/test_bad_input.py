@@ -1,11 +1,12 @@
 """Bad input, generated: config files, CLI options, JSONL environment files, run directories
-handed to the read-only commands, and environment plug-ins returning wrong types. Whatever
+handed to the read-only commands, preference-pair files (the CritiQ flow) and environment
+plug-ins returning wrong types. Whatever
 hypothesis comes up with, the CLI either accepts it or prints exactly one ``error:`` line and exits
 with code 2: never a traceback, never a run directory created or changed.
 
 The CLI runs in this process (``main``, with its error handling) so each example costs
 milliseconds; the few subprocess tests in test_cli_errors.py check the same through a real process.
-Preference-pair files (the CritiQ flow) are not on main yet, so they are not covered here.
+Preference-pair files are checked at the loader: a usable file or a one-line ConfigError.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from hypothesis.control import currently_in_test_context
 from pydantic import BaseModel
 
 from helpers import cli_in_process, snapshot
+from teachloop.agents.preferences import PreferencePair, load_pairs
 from teachloop.core import runner
 from teachloop.core.config import RunConfig, build_config, load_config_file
 from teachloop.core.errors import ConfigError, PluginError
@@ -259,6 +261,90 @@ def test_jsonl_environment_files(text: str, scoring: str, capsys: Any) -> None:
         else:
             event("accepted")
             assert "Traceback" not in captured.err and "skill" in captured.out
+
+
+# -- preference-pair files (CritiQ) ---------------------------------------------------------------
+
+pair_samples = st.fixed_dictionaries(
+    {"question": st.one_of(st.just("2 + 3 ="), texts), "answer": st.one_of(st.just("5"), texts)},
+    optional={"solution": st.one_of(texts, scalars), "notes": scalars},
+)
+#: Mostly complete rows (ids from a small set, so duplicates come up), some with fields missing or
+#: of the wrong type, an unknown key, or a ``better`` other than a and b.
+pair_rows = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.sampled_from(["p1", "p2", "p3", "p4"]), texts),
+        "a": st.one_of(pair_samples, pair_samples, pair_samples, scalars),
+        "b": pair_samples,
+        "better": st.one_of(st.sampled_from(["a", "b", "a", "b", "c", "A", ""]), scalars),
+    },
+    optional={"skill": st.one_of(texts, odd_names, scalars), "why": st.one_of(texts, scalars), "x": scalars},
+)
+good_pair_lines = st.lists(
+    st.tuples(odd_names, st.one_of(texts, odd_names), st.sampled_from(["a", "b"]), texts),
+    min_size=2,
+    max_size=6,
+).map(
+    lambda rows: [
+        json.dumps(
+            {
+                "id": f"p{i}",
+                "skill": skill,
+                "a": {"question": f"q{i} {answer}", "solution": why, "answer": answer},
+                "b": {"question": f"q{i}", "answer": ""},
+                "better": better,
+                "why": why,
+            },
+            ensure_ascii=i % 2 == 0,
+        )
+        for i, (skill, answer, better, why) in enumerate(rows)
+    ]
+)
+bad_pair_lines = st.lists(
+    st.one_of(
+        pair_rows.map(lambda d: json.dumps(d, ensure_ascii=False)),
+        pair_rows.map(json.dumps),
+        values.map(json.dumps),
+        texts,
+    ),
+    max_size=2,
+)
+#: A usable file with up to two bad lines put in anywhere, or any text or bytes at all.
+pair_files = st.one_of(
+    st.tuples(good_pair_lines, bad_pair_lines, st.integers(0, 6), st.sampled_from(["\n", "\r\n"])).map(
+        lambda t: t[3].join(t[0][: t[2]] + t[1] + t[0][t[2] :])
+    ),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=200),
+    st.binary(max_size=200),
+)
+
+
+@FUZZ
+@given(content=pair_files)
+def test_preference_pair_files(content: str | bytes) -> None:
+    with _scratch() as tmp:
+        path = tmp / "pairs.jsonl"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        try:
+            pairs = load_pairs(path)
+        except ConfigError as err:
+            message = str(err)
+            assert len(message.splitlines()) == 1 and str(path) in message, message
+            event(f"rejected: {message.replace(str(path), '<path>')[:40]}")
+            return
+        event("accepted")
+        assert len(pairs) >= 2 and all(isinstance(p, PreferencePair) for p in pairs)
+        assert len({p.id for p in pairs}) == len(pairs)
+
+
+def test_a_deeply_nested_pairs_line_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("[" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 1"):
+        load_pairs(path)
 
 
 @pytest.fixture(scope="module")

@@ -163,3 +163,30 @@ def rollout_counts(rollouts: Sequence[Rollout]) -> dict[str, Any]:
             for skill in sorted({r.task.skill for r in rollouts})
         },
     }
+
+
+def pass_rates(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    env: Environment,
+    tasks: Sequence[Task],
+    k: int,
+    temperature: float,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
+    usage: TokenUsage | None = None,
+) -> list[float]:
+    """Each task's pass rate over ``k`` sampled student answers: how hard it is for this student now."""
+    completions = generate(
+        model,
+        tokenizer,
+        [env.prompt(t) for t in tasks],
+        max_new_tokens=max_new_tokens,
+        batch_size=max(1, batch_size // k),
+        temperature=temperature,
+        num_samples=k,
+        seed=seed,
+        usage=usage,
+    )
+    return [sum(env.score(t, c).solved for c in cs) / k for t, cs in zip(tasks, completions, strict=True)]

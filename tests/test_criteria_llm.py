@@ -1,0 +1,159 @@
+"""CritiQ through the real openai client against a scripted loopback judge (tests/teacher_script.py):
+``teachloop criteria mine`` keeps, revises and drops criteria and reports them on held-out pairs,
+and a loop given pairs mines at setup, scores its samples with the criteria and the student's pass
+rate, and samples its training set with the scores as logits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fake_openai import FakeOpenAI
+from teacher_script import ScriptedTeacher
+
+from helpers import TINY_ARGS, teachloop
+from teachloop.core.traces import read_spans
+
+#: Pairs whose wrong answer is the shorter one: three of the eight that seed 0 keeps for mining, so
+#: the scripted ``answer_is_short`` agrees with the people on 5/8 and is revised.
+SHORT_WRONG = {0, 4, 9}
+
+
+def write_pairs(path: Path, n: int = 12) -> Path:
+    lines = []
+    for i in range(n):
+        a, b = 10 + i, 20 + 3 * i
+        right = str(a + b)
+        wrong = "1" if i in SHORT_WRONG else str(a + b + 1000)
+        good = {"question": f"What is {a} + {b}?", "solution": f"{a} + {b} = {right}", "answer": right}
+        bad = {"question": f"What is {a} + {b}?", "solution": "", "answer": wrong}
+        better = "a" if i % 2 else "b"
+        first, second = (good, bad) if better == "a" else (bad, good)
+        lines.append(
+            json.dumps({"id": f"q{i}", "skill": "chain_sum", "a": first, "b": second, "better": better})
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def mine_args(pairs: Path, out: Path, base_url: str) -> list[str]:
+    return [
+        "criteria",
+        "mine",
+        "--pairs",
+        str(pairs),
+        "--out",
+        str(out),
+        "--teacher-base-url",
+        base_url,
+        "--teacher-model",
+        "scripted",
+        "--set",
+        "teacher.criteria.votes=2",
+        "--set",
+        "teacher.criteria.proposals=3",
+    ]
+
+
+def test_criteria_mine_keeps_revises_drops_and_reports_held_out(tmp_path: Path, model_cache: Path) -> None:
+    pairs = write_pairs(tmp_path / "pairs.jsonl")
+    out = tmp_path / "mined"
+    with FakeOpenAI(ScriptedTeacher()) as server:
+        result = teachloop(*mine_args(pairs, out, server.base_url), cwd=tmp_path, model_cache=model_cache)
+        assert result.returncode == 0, result.stderr
+        requests = server.counts["requests"]
+        again = teachloop(*mine_args(pairs, out, server.base_url), cwd=tmp_path, model_cache=model_cache)
+        assert again.returncode == 0, again.stderr
+        assert server.counts["requests"] == requests  # a finished mining is read back, not redone
+    report = json.loads((out / "criteria.json").read_text())
+    final = {c["criterion"]["name"]: c for c in report["criteria"]}
+    assert set(final) == {"sum_is_correct", "answer_is_short_fixed", "sum_checked"}
+    assert all(c["status"] == "kept" and c["held_out_accuracy"] == 1.0 for c in final.values())
+    assert final["answer_is_short_fixed"]["criterion"]["origin"] == "revised"
+    assert [d["criterion"]["name"] for d in report["dropped"]] == ["first_is_better"]
+    assert report["held_out_pairs"] == 4 and report["mining_pairs"] == 8
+    assert report["combined_held_out"] == 1.0 and report["plain_held_out"] == 1.0
+    assert (
+        "combined criteria 100%, plain 'which is better' prompt 100%; dropped: first_is_better"
+        in result.stdout
+    )
+    spans = read_spans(out / "traces.sqlite")
+    assert any(s.kind == "llm" and s.name.startswith("criteria_worker.compare") for s in spans)
+    assert any(s.name == "criteria_manager.revise" for s in spans)
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: None, "pairs file"),
+        (lambda d: (d / "pairs.jsonl").write_text('{"id": "x"}\n'), "line 1"),
+        (lambda d: ((d / "mined").mkdir(), (d / "mined" / "other.txt").write_text("mine")), "already holds"),
+        (lambda d: None, "not reachable"),
+    ],
+)
+def test_criteria_mine_refuses_bad_input_in_one_line(
+    tmp_path: Path, model_cache: Path, setup: object, message: str
+) -> None:
+    if message in ("already holds", "not reachable"):
+        write_pairs(tmp_path / "pairs.jsonl")
+    setup(tmp_path)  # type: ignore[operator]
+    result = teachloop(
+        *mine_args(tmp_path / "pairs.jsonl", tmp_path / "mined", "http://127.0.0.1:9/v1"),
+        cwd=tmp_path,
+        model_cache=model_cache,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_loop_mines_at_setup_scores_with_criteria_and_difficulty_and_samples(
+    tmp_path: Path, model_cache: Path, tiny_student: Path
+) -> None:
+    pairs = write_pairs(tmp_path / "pairs.jsonl")
+    run_dir = tmp_path / "run"
+    with FakeOpenAI(ScriptedTeacher()) as server:
+        result = teachloop(
+            "run",
+            *TINY_ARGS,
+            "--rounds",
+            "1",
+            "--run-dir",
+            str(run_dir),
+            "--set",
+            f"model_cache={model_cache}",
+            "--teacher-base-url",
+            server.base_url,
+            "--teacher-model",
+            "scripted",
+            "--set",
+            f"teacher.criteria.pairs={pairs}",
+            "--set",
+            "teacher.criteria.votes=2",
+            "--set",
+            "teacher.scoring.difficulty_samples=2",
+            "--set",
+            "teacher.scoring.selection=sample",
+            cwd=tmp_path,
+            model_cache=model_cache,
+        )
+    assert result.returncode == 0, result.stderr
+    mined = json.loads((run_dir / "criteria" / "criteria.json").read_text())
+    assert {c["criterion"]["name"] for c in mined["criteria"]} >= {"sum_is_correct"}
+    scored = pd.read_parquet(run_dir / "rounds" / "1" / "scored.parquet")
+    usable = scored[scored["verified"] & ~scored["duplicate"] & ~scored["contaminated"]]
+    assert len(usable) > 0
+    assert usable["quality"].notna().all() and set(usable["quality"]) == {
+        0.0,
+        1.0,
+    }  # even/odd question lengths
+    assert usable["pass_rate"].between(0, 1).all()
+    expected = (usable["quality"] + 1 - usable["pass_rate"]) / 2
+    assert (usable["score"] - expected).abs().max() < 1e-9
+    spans = read_spans(run_dir / "traces.sqlite")
+    assert any(s.name == "judge.criteria" for s in spans)
+    assert any(s.name == "student.pass_rate" for s in spans)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "complete"
