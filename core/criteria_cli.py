@@ -94,3 +94,110 @@ def mine_command(
         soft_wrap=True,
     )
     out.print(f"-> {out_dir / 'criteria.json'}", soft_wrap=True)
+
+
+@criteria_app.command("distill")
+def distill_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="runs whose samples the criteria judge scored")],
+    out_dir: Annotated[Path, typer.Option("--out", help="where the reward model is saved")],
+    pairs: Annotated[
+        Path | None, typer.Option(help="human preference pairs to check the scorer against (not trained on)")
+    ] = None,
+    base: Annotated[str, typer.Option(help="base model: a student alias or a local model directory")] = (
+        "smollm2-135m-instruct"
+    ),
+    min_gap: Annotated[
+        float, typer.Option(help="least criteria-score gap between chosen and rejected")
+    ] = 0.25,
+    held_out: Annotated[float, typer.Option(help="share of criteria-labelled pairs kept to check on")] = 0.2,
+    epochs: Annotated[float, typer.Option(help="passes over the pairs")] = 3.0,
+    learning_rate: Annotated[float, typer.Option(help="peak learning rate")] = 1e-4,
+    batch_size: Annotated[int, typer.Option(help="pairs per step")] = 8,
+    max_length: Annotated[int, typer.Option(help="tokens per text; longer pairs are left out")] = 256,
+    model_cache: Annotated[Path | None, typer.Option(help="where converted base models are cached")] = None,
+    seed: Annotated[int, typer.Option(help="training and split seed")] = 0,
+) -> None:
+    """Train a reward model (TRL RewardTrainer, Bradley-Terry) on pairs the mined criteria labelled;
+    set teacher.criteria.scorer to it and the loop scores samples without LLM calls."""
+    import random
+
+    from teachloop.agents.preferences import load_pairs
+    from teachloop.cli import _quiet_libraries
+    from teachloop.core.errors import ConfigError
+    from teachloop.core.files import atomic_write_json
+    from teachloop.training.reward_model import (
+        RewardScorer,
+        RewardSettings,
+        distillation_pairs,
+        pairwise_accuracy,
+        sample_text,
+        train_reward_model,
+    )
+    from teachloop.training.student import resolve_student
+
+    if out_dir.exists():
+        raise ConfigError(f"{out_dir} already exists; choose another --out")
+    human = load_pairs(pairs) if pairs else []
+    labelled = distillation_pairs(_criteria_scored(run_dirs), min_gap)
+    if len(labelled) < 2:
+        raise ConfigError(
+            f"{len(labelled)} criteria-labelled pair(s) in {', '.join(map(str, run_dirs))}: run the loop with "
+            "teacher.criteria.pairs or teacher.criteria.file first, or lower --min-gap"
+        )
+    base_dir = resolve_student(base, model_cache)
+    _quiet_libraries()
+    random.Random(seed).shuffle(labelled)
+    n_check = min(len(labelled) - 1, round(len(labelled) * held_out))
+    check, train = labelled[:n_check], labelled[n_check:]
+    settings = RewardSettings(
+        learning_rate=learning_rate, epochs=epochs, batch_size=batch_size, max_length=max_length, seed=seed
+    )
+    metrics = train_reward_model(train, base_dir, out_dir, settings)
+    scorer = RewardScorer.load(out_dir)
+    result = {
+        **metrics,
+        "train_pairs": len(train),
+        "held_out_pairs": len(check),
+        "held_out_accuracy": pairwise_accuracy(scorer, check) if check else None,
+        "human_pairs": len(human),
+        "human_agreement": pairwise_accuracy(
+            scorer,
+            [(sample_text(**p.chosen.model_dump()), sample_text(**p.rejected.model_dump())) for p in human],
+        )
+        if human
+        else None,
+    }
+    atomic_write_json(out_dir / "distill.json", result)
+    out.print(
+        f"reward model trained on {len(train)} criteria-labelled pairs: agrees with the criteria on "
+        f"{_pct(result['held_out_accuracy'])} of {len(check)} held-out pairs"
+        + (f", with the people on {_pct(result['human_agreement'])} of {len(human)} pairs" if human else "")
+        + f" -> {out_dir}",
+        soft_wrap=True,
+    )
+
+
+def _criteria_scored(run_dirs: list[Path]) -> list[tuple[str, str, float]]:
+    """(round and skill, sample text, criteria score) of every sample a judge scored in these runs."""
+    from teachloop.agents.scorer import ScoredSample
+    from teachloop.core.errors import ConfigError
+    from teachloop.core.store import RunStore
+    from teachloop.training.reward_model import sample_text
+
+    out = []
+    for run_dir in run_dirs:
+        if not (run_dir / "config.yaml").is_file():
+            raise ConfigError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
+        store = RunStore(run_dir)
+        for path in sorted(run_dir.glob("rounds/*/scored.parquet")):
+            for s in store.read_models(path, ScoredSample):
+                if s.quality is not None:
+                    t = s.task
+                    out.append(
+                        (
+                            f"{run_dir}:{path.parent.name}:{t.skill}",
+                            sample_text(t.question, t.solution, t.answer),
+                            s.quality,
+                        )
+                    )
+    return out

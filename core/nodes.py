@@ -8,7 +8,6 @@ Things that cannot be checkpointed (environment, tracer, config) come from the r
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -278,19 +277,22 @@ def score_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
 
 
 def _quality(ctx: LoopContext, round_: int, tasks: list[Task]) -> list[float | None]:
+    """Criteria scores: from the distilled reward model (as percentiles within the round) when one
+    is set, else from the judge LLM when the run has criteria, else not measured."""
+    scorer_dir = ctx.config.teacher.criteria.scorer
     path = ctx.store.root / CRITERIA_DIR / REPORT_FILE
-    if not path.is_file() or not tasks:
+    if not tasks or (scorer_dir is None and not path.is_file()):
         return [None] * len(tasks)
-    settings = ctx.config.teacher.criteria
-    if settings.scorer is None:
+    if scorer_dir is None:
         return brains.criteria_check(ctx, round_, tasks, load_report(path))
-    from teachloop.training.reward_model import RewardScorer, sample_text
+    from teachloop.training.reward_model import RewardScorer, percentiles, sample_text
 
     with ctx.tracer.span("tool", "reward_model.score", round=round_, inputs={"samples": len(tasks)}) as sp:
-        scorer = RewardScorer.load(settings.scorer)
-        rewards = scorer.score([sample_text(t.question, t.solution, t.answer) for t in tasks])
-        sp.outputs = {"mean_reward": sum(rewards) / len(rewards)}
-    return [1.0 / (1.0 + math.exp(-r)) for r in rewards]
+        rewards = RewardScorer.load(scorer_dir).score(
+            [sample_text(t.question, t.solution, t.answer) for t in tasks]
+        )
+        sp.outputs = {"min": min(rewards), "max": max(rewards)}
+    return list(percentiles(rewards))
 
 
 def _pass_rates(ctx: LoopContext, state: LoopState, round_: int, tasks: list[Task]) -> list[float | None]:

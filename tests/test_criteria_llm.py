@@ -109,41 +109,28 @@ def test_criteria_mine_refuses_bad_input_in_one_line(
     assert "Traceback" not in result.stderr
 
 
-def test_loop_mines_at_setup_scores_with_criteria_and_difficulty_and_samples(
-    tmp_path: Path, model_cache: Path, tiny_student: Path
-) -> None:
-    pairs = write_pairs(tmp_path / "pairs.jsonl")
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def criteria_run(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, tiny_student: Path) -> Path:
+    """One round that mines at setup, scores with criteria + difficulty and samples its data."""
+    tmp = tmp_path_factory.mktemp("criteria_run")
+    pairs = write_pairs(tmp / "pairs.jsonl")
+    run_dir = tmp / "run"
     with FakeOpenAI(ScriptedTeacher()) as server:
         result = teachloop(
-            "run",
-            *TINY_ARGS,
-            "--rounds",
-            "1",
-            "--run-dir",
-            str(run_dir),
-            "--set",
-            f"model_cache={model_cache}",
-            "--teacher-base-url",
-            server.base_url,
-            "--teacher-model",
-            "scripted",
-            "--set",
-            f"teacher.criteria.pairs={pairs}",
-            "--set",
-            "teacher.criteria.votes=2",
-            "--set",
-            "teacher.scoring.difficulty_samples=2",
-            "--set",
-            "teacher.scoring.selection=sample",
-            cwd=tmp_path,
-            model_cache=model_cache,
-        )
+            "run", *TINY_ARGS, "--rounds", "1", "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
+            "--teacher-base-url", server.base_url, "--teacher-model", "scripted",
+            "--set", f"teacher.criteria.pairs={pairs}", "--set", "teacher.criteria.votes=2",
+            "--set", "teacher.scoring.difficulty_samples=2", "--set", "teacher.scoring.selection=sample",
+            cwd=tmp, model_cache=model_cache,
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    mined = json.loads((run_dir / "criteria" / "criteria.json").read_text())
+    return run_dir
+
+
+def test_loop_mines_at_setup_and_scores_with_criteria_and_difficulty(criteria_run: Path) -> None:
+    mined = json.loads((criteria_run / "criteria" / "criteria.json").read_text())
     assert {c["criterion"]["name"] for c in mined["criteria"]} >= {"sum_is_correct"}
-    scored = pd.read_parquet(run_dir / "rounds" / "1" / "scored.parquet")
-    usable = scored[scored["verified"] & ~scored["duplicate"] & ~scored["contaminated"]]
+    usable = _usable(criteria_run)
     assert len(usable) > 0
     assert usable["quality"].notna().all() and set(usable["quality"]) == {
         0.0,
@@ -152,8 +139,52 @@ def test_loop_mines_at_setup_scores_with_criteria_and_difficulty_and_samples(
     assert usable["pass_rate"].between(0, 1).all()
     expected = (usable["quality"] + 1 - usable["pass_rate"]) / 2
     assert (usable["score"] - expected).abs().max() < 1e-9
-    spans = read_spans(run_dir / "traces.sqlite")
+    spans = read_spans(criteria_run / "traces.sqlite")
     assert any(s.name == "judge.criteria" for s in spans)
     assert any(s.name == "student.pass_rate" for s in spans)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "complete"
+    assert json.loads((criteria_run / "summary.json").read_text())["status"] == "complete"
+
+
+def _usable(run_dir: Path) -> pd.DataFrame:
+    scored = pd.read_parquet(run_dir / "rounds" / "1" / "scored.parquet")
+    return scored[scored["verified"] & ~scored["duplicate"] & ~scored["contaminated"]]
+
+
+def test_a_distilled_scorer_ranks_samples_without_llm_calls(
+    criteria_run: Path, tmp_path: Path, model_cache: Path, tiny_student: Path
+) -> None:
+    scorer = tmp_path / "scorer"
+    distill = teachloop(
+        "criteria", "distill", str(criteria_run), "--out", str(scorer), "--base", str(tiny_student),
+        "--pairs", str(write_pairs(tmp_path / "pairs.jsonl")), "--epochs", "2", "--learning-rate", "1e-3",
+        "--max-length", "128", cwd=tmp_path, model_cache=model_cache,
+    )  # fmt: skip
+    assert distill.returncode == 0, distill.stderr[-3000:]
+    metrics = json.loads((scorer / "distill.json").read_text())
+    assert metrics["train_pairs"] >= 4 and metrics["human_pairs"] == 12
+    assert "criteria-labelled pairs" in distill.stdout
+    run_dir = tmp_path / "run"
+    result = teachloop(
+        "run", *TINY_ARGS, "--rounds", "1", "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
+        "--set", f"teacher.criteria.scorer={scorer}", cwd=tmp_path, model_cache=model_cache,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    spans = read_spans(run_dir / "traces.sqlite")
+    assert not [s for s in spans if s.kind == "llm"]
+    assert any(s.name == "reward_model.score" for s in spans)
+    quality = _usable(run_dir)["quality"]
+    assert quality.between(0, 1).all() and quality.min() == 0.0 and quality.max() == 1.0  # percentiles
+
+
+def test_distill_needs_criteria_scored_samples(finished_run: Path, tmp_path: Path, model_cache: Path) -> None:
+    result = teachloop(
+        "criteria",
+        "distill",
+        str(finished_run),
+        "--out",
+        str(tmp_path / "s"),
+        cwd=tmp_path,
+        model_cache=model_cache,
+    )
+    assert result.returncode == 2 and "criteria-labelled pair" in result.stderr
+    assert not (tmp_path / "s").exists()

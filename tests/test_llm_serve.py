@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers import TINY_ARGS, teachloop
+from teachloop.agents.preferences import EXAMPLE_PAIRS
 from teachloop.agents.reviser import RevisionRecord
 from teachloop.core.store import RunStore
 from teachloop.core.traces import read_spans
@@ -142,3 +143,55 @@ def test_roles_fall_back_where_the_model_said_nothing_usable(served_run: Path) -
     records = store.read_models(store.path(1, "revisions.parquet"), RevisionRecord)
     assert len(records) == 3 and all(r.prompt and r.original_question for r in records)
     assert all(r.kept is False or r.check_passed for r in records)
+
+
+def test_criteria_mining_and_scoring_with_a_real_served_judge(
+    served_teacher: str, tiny_student: Path, model_cache: Path, tmp_path: Path
+) -> None:
+    """CritiQ on a real server: whatever the judge says, mining ends with criteria from the seed
+    library (the manager's unusable proposal falls back), every criterion's held-out accuracy and
+    the plain prompt's are reported, and a loop scores its samples with the mined file."""
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(EXAMPLE_PAIRS.read_text().splitlines(keepends=True)[:6]))
+    llm = [
+        "--set",
+        "teacher.llm.max_tokens=32",
+        "--set",
+        "teacher.llm.concurrency=2",
+        "--set",
+        "teacher.llm.timeout_s=60",
+    ]
+    mined = teachloop(
+        "criteria", "mine", "--pairs", str(pairs), "--out", str(tmp_path / "mined"),
+        "--teacher-base-url", served_teacher, "--teacher-model", str(tiny_student), *llm,
+        "--set", "teacher.criteria.proposals=2", "--set", "teacher.criteria.votes=2",
+        "--set", "teacher.criteria.iterations=2", "--set", "teacher.criteria.held_out=0.34",
+        cwd=tmp_path, model_cache=model_cache,
+    )  # fmt: skip
+    assert mined.returncode == 0, mined.stderr[-3000:]
+    report = json.loads((tmp_path / "mined" / "criteria.json").read_text())
+    assert report["mining_pairs"] == 4 and report["held_out_pairs"] == 2
+    assert report["criteria"] or report["dropped"]
+    assert all(0 <= c["accuracy"] <= 1 and 0 <= c["held_out_accuracy"] <= 1 for c in report["criteria"])
+    assert 0 <= report["plain_held_out"] <= 1
+    spans = read_spans(tmp_path / "mined" / "traces.sqlite")
+    roles = {s.name.split(".")[0] for s in spans if s.kind == "llm"}
+    assert {"criteria_manager", "criteria_worker"} <= roles
+    assert all(s.status == "ok" for s in spans if s.kind == "llm")
+    if not report["criteria"]:
+        return  # everything was dropped: nothing to score with
+    run_dir = tmp_path / "run"
+    result = teachloop(
+        "run", *TINY_ARGS, "--rounds", "1", "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
+        "--teacher-base-url", served_teacher, "--teacher-model", str(tiny_student), *llm,
+        "--set", f"teacher.criteria.file={tmp_path / 'mined' / 'criteria.json'}",
+        cwd=tmp_path, model_cache=model_cache,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    judged = [s for s in read_spans(run_dir / "traces.sqlite") if s.name == "judge.criteria"]
+    assert (
+        len(judged) == 1
+        and json.loads(judged[0].outputs or "{}")["judged"]
+        + json.loads(judged[0].outputs or "{}")["unusable"]
+        == json.loads((run_dir / "summary.json").read_text())["rounds"][1]["samples"]["usable"]
+    )
