@@ -265,6 +265,10 @@ class RevisionConfig(_Section):
     )
 
 
+#: The seed-library domains of the default environment (arithmetic, sequences, logic puzzles).
+DEFAULT_DOMAINS: tuple[Domain, ...] = ("math", "logic", "general")
+
+
 class CriteriaConfig(_Section):
     """CritiQ: quality criteria mined from human preference pairs, used to score generated data."""
 
@@ -284,7 +288,7 @@ class CriteriaConfig(_Section):
         "openai", description="openai: the LLM proposes and revises criteria; heuristic: seed library only"
     )
     domains: list[Domain] = Field(
-        default_factory=lambda: ["math", "logic", "general"],
+        default_factory=lambda: list(DEFAULT_DOMAINS),
         min_length=1,
         description="seed-library domains the manager starts from (math, code, logic, instruction, general)",
     )

@@ -82,6 +82,22 @@ class MiningContext:
     out_dir: Path
     run: Callable[[Callable[[CriterionJudge, CriteriaManager], Awaitable[Any]]], Any]
 
+    def evaluate(
+        self, criterion: Criterion | None, pairs: list[PreferencePair]
+    ) -> tuple[dict[str, Choice], float]:
+        return self.run(lambda worker, _: evaluate_criterion(worker, criterion, pairs, self.settings.votes))
+
+    def revise(self, criterion: Criterion, result: CriterionResult) -> Criterion | None:
+        wrong = [p for p in self.mining if p.id in result.wrong]
+        return self.run(lambda _, manager: manager.revise(criterion, result.accuracy, wrong))
+
+    def replace(
+        self, criterion: Criterion, result: CriterionResult, others: list[Criterion], tried: set[str]
+    ) -> Criterion | None:
+        return self.run(
+            lambda _, manager: manager.replace(criterion, result.accuracy, others, tried, self.mining)
+        )
+
 
 def _criteria(state: CriteriaState) -> list[Criterion]:
     return [Criterion.model_validate(c) for c in state.get("active", [])]
@@ -113,9 +129,7 @@ def judge(state: CriteriaState, runtime: Runtime[MiningContext]) -> dict[str, An
     for criterion in todo:
         inputs = {"criterion": criterion.name, "pairs": len(ctx.mining), "votes": votes}
         with ctx.tracer.span("agent", "criteria_worker.judge", inputs=inputs) as sp:
-            choices, _ = ctx.run(
-                lambda worker, _, c=criterion: evaluate_criterion(worker, c, ctx.mining, votes)
-            )
+            choices, _ = ctx.evaluate(criterion, ctx.mining)
             result = result_of(criterion, choices, ctx.mining)
             sp.outputs = {"accuracy": result.accuracy, "wrong": result.wrong}
         results[criterion.name] = result.model_dump()
@@ -153,16 +167,10 @@ def reflect(state: CriteriaState, runtime: Runtime[MiningContext]) -> dict[str, 
                 continue
             new: Criterion | None = None
             if fates[c.name] == "revise":
-                wrong = [p for p in ctx.mining if p.id in result.wrong]
-                new = ctx.run(lambda _, manager, c=c, r=result, w=wrong: manager.revise(c, r.accuracy, w))
+                new = ctx.revise(c, result)
             if new is None:  # dropped, or a revision the manager could not make
                 dropped.append(_dropped(c, result, iteration))
-                others = [s for s in active if s.name != c.name]
-                new = ctx.run(
-                    lambda _, manager, c=c, r=result, o=others: manager.replace(
-                        c, r.accuracy, o, tried, ctx.mining
-                    )
-                )
+                new = ctx.replace(c, result, [s for s in active if s.name != c.name], tried)
             if new is not None:
                 new = unique_name(new, tried)
                 tried.add(new.name)
@@ -205,12 +213,10 @@ def report(state: CriteriaState, runtime: Runtime[MiningContext]) -> dict[str, A
     with ctx.tracer.span("agent", "criteria_worker.held_out", inputs={"pairs": len(held)}) as sp:
         if held:
             for c in final:
-                held_choices[c.name], _ = ctx.run(
-                    lambda worker, _, c=c: evaluate_criterion(worker, c, held, settings.votes)
-                )
+                held_choices[c.name], _ = ctx.evaluate(c, held)
             weights = [(results[c.name].accuracy, held_choices[c.name]) for c in final]
             combined = agreement(combined_choices(weights, held), held)
-            _, plain = ctx.run(lambda worker, _: evaluate_criterion(worker, None, held, settings.votes))
+            _, plain = ctx.evaluate(None, held)
         sp.outputs = {"combined": combined, "plain": plain}
     mined = CriteriaReport(
         criteria=[
