@@ -185,6 +185,8 @@ def criteria_check(
 ) -> list[float | None]:
     """The judge LLM's criteria score of each task (``None`` where its reply was unusable)."""
     chosen = criteria.scoring_criteria
+    if not chosen:  # mining dropped every criterion: nothing to judge with
+        return [None] * len(tasks)
     inputs = {"samples": len(tasks), "criteria": [c.criterion.name for c in chosen]}
     with ctx.tracer.span("agent", "judge.criteria", round=round_, inputs=inputs) as sp:
         samples = [

@@ -304,17 +304,31 @@ def mine_with(
         out_dir=out_dir,
         run=run,
     )
-    conn = sqlite3.connect(out_dir / STATE_FILE, check_same_thread=False)
+    state_db = out_dir / STATE_FILE
+    if state_db.exists() and not report_path.is_file() and not _unfinished(state_db):
+        state_db.unlink()  # finished, but its report is gone: mine again (the LLM cache makes it cheap)
+    elif report_path.is_file() and not _unfinished(state_db):
+        return load_report(report_path)
+    conn = sqlite3.connect(state_db, check_same_thread=False)
     try:
         graph = build_graph().compile(checkpointer=SqliteSaver(conn))
-        snapshot = graph.get_state(THREAD)
-        if not (snapshot.values and not snapshot.next and report_path.is_file()):
-            start: dict[str, Any] | None = None if snapshot.next else {}
-            with tracer.span("node", "criteria", inputs={"pairs": len(pairs)}):
-                graph.invoke(start, THREAD, context=context, durability="sync")  # type: ignore[call-overload]
+        start: dict[str, Any] | None = None if graph.get_state(THREAD).next else {}
+        with tracer.span("node", "criteria", inputs={"pairs": len(pairs)}):
+            graph.invoke(start, THREAD, context=context, durability="sync")  # type: ignore[call-overload]
     finally:
         conn.close()
     return load_report(report_path)
+
+
+def _unfinished(state_db: Path) -> bool:
+    """Whether a mining was checkpointed there and has nodes left to run."""
+    if not state_db.exists():
+        return False
+    conn = sqlite3.connect(state_db, check_same_thread=False)
+    try:
+        return bool(build_graph().compile(checkpointer=SqliteSaver(conn)).get_state(THREAD).next)
+    finally:
+        conn.close()
 
 
 def load_report(path: Path) -> CriteriaReport:

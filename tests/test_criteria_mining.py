@@ -169,6 +169,8 @@ def test_finished_mining_is_read_back_without_judging_again(tmp_path: Path) -> N
     judge = ScriptedJudge()
     again = _mine(tmp_path, ScriptedManager(proposals), judge, proposals=1)
     assert again == first and judge.calls == 0
+    (tmp_path / "mined" / REPORT_FILE).unlink()  # a finished mining whose report was deleted mines again
+    assert _mine(tmp_path, ScriptedManager(proposals), judge, proposals=1) == first and judge.calls > 0
 
 
 def test_thresholds_must_be_ordered() -> None:
