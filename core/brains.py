@@ -163,21 +163,15 @@ def revision(ctx: LoopContext, round_: int, tasks: list[Task]) -> RevisionOutcom
     return outcome
 
 
-def mined_criteria(ctx: LoopContext) -> CriteriaReport | None:
-    """The run's criteria: mined from ``teacher.criteria.pairs`` (once; a resumed setup reads them
-    back) or copied from ``teacher.criteria.file``; ``None`` when the run has neither."""
+def prepare_criteria(ctx: LoopContext) -> None:
+    """Put the run's criteria in ``RUN_DIR/criteria/``: mined from ``teacher.criteria.pairs`` (once;
+    a resumed setup reads them back) or copied from ``teacher.criteria.file``; nothing without either."""
     settings = ctx.config.teacher.criteria
     out_dir = ctx.store.root / CRITERIA_DIR
     if settings.pairs is not None:
-        with ctx.tracer.span("agent", "criteria.mine", inputs={"pairs": str(settings.pairs)}) as sp:
-            report = mine(load_pairs(settings.pairs), settings, _teacher(ctx), out_dir, ctx.config.seed)
-            sp.outputs = report.summary()
-        return report
-    if settings.file is not None:
-        report = load_report(settings.file)
-        atomic_write_text(out_dir / REPORT_FILE, report.model_dump_json(indent=2))
-        return report
-    return None
+        mine(load_pairs(settings.pairs), settings, _teacher(ctx), out_dir, ctx.config.seed)
+    elif settings.file is not None:
+        atomic_write_text(out_dir / REPORT_FILE, load_report(settings.file).model_dump_json(indent=2))
 
 
 def criteria_check(

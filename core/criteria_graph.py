@@ -313,11 +313,18 @@ def mine_with(
     try:
         graph = build_graph().compile(checkpointer=SqliteSaver(conn))
         start: dict[str, Any] | None = None if graph.get_state(THREAD).next else {}
-        with tracer.span("node", "criteria", inputs={"pairs": len(pairs)}):
+        inputs = {
+            "mining_pairs": len(mining_pairs),
+            "held_out_pairs": len(held_out),
+            "resumed": start is None,
+        }
+        with tracer.span("agent", "criteria.mine", inputs=inputs) as sp:
             graph.invoke(start, THREAD, context=context, durability="sync")  # type: ignore[call-overload]
+            report = load_report(report_path)
+            sp.outputs = report.summary()
     finally:
         conn.close()
-    return load_report(report_path)
+    return report
 
 
 def _unfinished(state_db: Path) -> bool:

@@ -112,7 +112,7 @@ def setup(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
             tasks = ctx.env.tasks(split, sizes[split], cfg.seed)
             sp.outputs = {"tasks": len(tasks), "first": tasks[0].question if tasks else None}
         ctx.store.write_models(_split_path(ctx.store, split), tasks)
-    brains.mined_criteria(ctx)
+    brains.prepare_criteria(ctx)
     return {
         "round": 0,
         "student": str(ctx.base_student),

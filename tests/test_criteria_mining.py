@@ -176,3 +176,22 @@ def test_finished_mining_is_read_back_without_judging_again(tmp_path: Path) -> N
 def test_thresholds_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="drop must be below"):
         CriteriaConfig(keep=0.5, drop=0.6)
+
+
+def test_a_mining_that_crashed_resumes_without_judging_finished_criteria_again(tmp_path: Path) -> None:
+    class Crashing(ScriptedManager):
+        async def revise(
+            self, criterion: Criterion, accuracy: float, wrong: Sequence[PreferencePair]
+        ) -> Criterion | None:
+            raise RuntimeError("the manager's machine went away")
+
+    proposals = [_criterion("answer_correct"), _criterion("half_right")]
+    first_judge = ScriptedJudge()
+    with pytest.raises(RuntimeError, match="went away"):
+        _mine(tmp_path, Crashing(proposals), first_judge, proposals=2)
+    assert first_judge.calls == 2 * 9 * 2  # both criteria judged on the 9 mining pairs, 2 votes each
+    judge = ScriptedJudge()
+    report = _mine(tmp_path, ScriptedManager(proposals), judge, proposals=2)
+    assert {c.criterion.name for c in report.criteria} == {"answer_correct", "half_right_fixed"}
+    # only the revision (9 pairs) and the held-out report (2 criteria + plain, 3 pairs) were judged
+    assert judge.calls == 9 * 2 + 3 * 3 * 2
