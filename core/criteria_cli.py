@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from teachloop.agents.criteria import CriteriaReport
 
 criteria_app = typer.Typer(no_args_is_help=True, help="Mine quality criteria (CritiQ) and distil a scorer.")
 out = Console(markup=False)  # criteria come from an LLM: text, never markup
@@ -77,6 +80,21 @@ def mine_command(
             report = mine(loaded, cfg.teacher.criteria, client, out_dir, cfg.seed)
         finally:
             client.close()
+    _print_report(report, out_dir / "criteria.json")
+
+
+@criteria_app.command("show")
+def show_command(
+    path: Annotated[Path, typer.Argument(help="a criteria.json, or a run directory that mined criteria")],
+) -> None:
+    """Print mined criteria: status, accuracy on the mining and held-out pairs, what was dropped."""
+    from teachloop.core.criteria_graph import CRITERIA_DIR, REPORT_FILE, load_report
+
+    file = path / CRITERIA_DIR / REPORT_FILE if path.is_dir() else path
+    _print_report(load_report(file), file)
+
+
+def _print_report(report: CriteriaReport, file: Path) -> None:
     table = Table(
         title=f"criteria mined on {report.mining_pairs} pairs, reported on {report.held_out_pairs} more"
     )
@@ -93,7 +111,7 @@ def mine_command(
         f"{', '.join(d['criterion']['name'] for d in report.dropped) or 'none'}",
         soft_wrap=True,
     )
-    out.print(f"-> {out_dir / 'criteria.json'}", soft_wrap=True)
+    out.print(f"-> {file}", soft_wrap=True)
 
 
 @criteria_app.command("distill")

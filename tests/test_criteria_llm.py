@@ -79,6 +79,10 @@ def test_criteria_mine_keeps_revises_drops_and_reports_held_out(tmp_path: Path, 
         "combined criteria 100%, plain 'which is better' prompt 100%; dropped: first_is_better"
         in result.stdout
     )
+    shown = teachloop("criteria", "show", str(out / "criteria.json"), cwd=tmp_path, model_cache=model_cache)
+    assert shown.returncode == 0 and "dropped: first_is_better" in shown.stdout
+    not_criteria = teachloop("criteria", "show", str(pairs), cwd=tmp_path, model_cache=model_cache)
+    assert not_criteria.returncode == 2 and "is not a 'teachloop criteria mine' result" in not_criteria.stderr
     spans = read_spans(out / "traces.sqlite")
     assert any(s.kind == "llm" and s.name.startswith("criteria_worker.compare") for s in spans)
     assert any(s.name == "criteria_manager.revise" for s in spans)
@@ -127,9 +131,13 @@ def criteria_run(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, ti
     return run_dir
 
 
-def test_loop_mines_at_setup_and_scores_with_criteria_and_difficulty(criteria_run: Path) -> None:
+def test_loop_mines_at_setup_and_scores_with_criteria_and_difficulty(
+    criteria_run: Path, model_cache: Path
+) -> None:
     mined = json.loads((criteria_run / "criteria" / "criteria.json").read_text())
     assert {c["criterion"]["name"] for c in mined["criteria"]} >= {"sum_is_correct"}
+    shown = teachloop("criteria", "show", str(criteria_run), cwd=criteria_run.parent, model_cache=model_cache)
+    assert shown.returncode == 0 and "combined criteria" in shown.stdout
     usable = _usable(criteria_run)
     assert len(usable) > 0
     assert usable["quality"].notna().all() and set(usable["quality"]) == {
