@@ -109,6 +109,7 @@ def main() -> None:
     )
     parser.add_argument("--model", help="the judge model name (default: the cached SmolLM2 directory)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-criteria"))
+    parser.add_argument("--proposals", type=int, default=6)
     parser.add_argument("--votes", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=64)
@@ -124,7 +125,7 @@ def main() -> None:
             [
                 sys.executable, "-m", "teachloop", "criteria", "mine", "--pairs", str(EXAMPLE_PAIRS),
                 "--out", str(args.out), "--teacher-base-url", args.base_url, "--teacher-model", model,
-                "--set", f"teacher.criteria.votes={args.votes}", "--set", f"teacher.criteria.iterations={args.iterations}",
+                "--set", f"teacher.criteria.votes={args.votes}", "--set", f"teacher.criteria.proposals={args.proposals}", "--set", f"teacher.criteria.iterations={args.iterations}",
                 "--set", f"teacher.llm.max_tokens={args.max_tokens}", "--set", "teacher.llm.timeout_s=300",
                 "--set", "teacher.llm.concurrency=4",
             ],
