@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,14 +29,7 @@ from teachloop.core.traces import read_spans
 from teachloop.training.student import resolve_student
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(model: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+def serve(model: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     home = Path(tempfile.mkdtemp(prefix="hf-"))
     server = subprocess.Popen(
         [
@@ -109,6 +101,7 @@ def main() -> None:
     )
     parser.add_argument("--model", help="the judge model name (default: the cached SmolLM2 directory)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-criteria"))
+    parser.add_argument("--port", type=int, default=8765, help="loopback port of the served judge")
     parser.add_argument("--proposals", type=int, default=6)
     parser.add_argument("--votes", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=2)
@@ -118,7 +111,9 @@ def main() -> None:
     server = None
     if args.base_url is None:
         args.out.mkdir(parents=True, exist_ok=True)
-        server, args.base_url = serve(Path(model), args.out.with_name(args.out.name + "-serve.log"))
+        server, args.base_url = serve(
+            Path(model), args.port, args.out.with_name(args.out.name + "-serve.log")
+        )
     start = time.perf_counter()
     try:
         subprocess.run(
