@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from teachloop.agents.planner import Plan
 from teachloop.agents.scorer import ScoredSample
+from teachloop.core.config import Selection
 from teachloop.environments.base import Environment, Task
 
 
@@ -30,9 +31,6 @@ class SelectedSample(BaseModel):
 
     task: Task
     origin: Literal["new", "replay"]
-
-
-Selection = Literal["top_k", "threshold", "sample"]
 
 
 def pick(

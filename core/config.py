@@ -27,6 +27,8 @@ LLMRole = Literal[
     "diagnoser", "planner", "synthesizer", "reviser", "criteria_manager", "criteria_worker", "judge"
 ]
 FeedbackLevel = Literal["open_ended", "skill_list", "skill_tree"]
+#: How the selector fills an allocation from scored samples (agents/selector.py).
+Selection = Literal["top_k", "threshold", "sample"]
 
 
 class _Section(BaseModel):
@@ -334,7 +336,7 @@ class ScoringConfig(_Section):
         "scores higher",
     )
     difficulty_weight: float = Field(1.0, ge=0, description="weight of the difficulty score")
-    selection: Literal["top_k", "threshold", "sample"] = Field(
+    selection: Selection = Field(
         "top_k",
         description="top_k: best scores first; threshold: generation order among scores >= threshold; "
         "sample: draw with scores as logits at a temperature (QuRating)",
