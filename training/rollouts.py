@@ -91,16 +91,9 @@ def sample_rollouts(
         group = [(i, task) for i, (task, t) in enumerate(tasks) if t == trainer]
         if not group:
             continue
-        completions = generate(
-            model,
-            tokenizer,
-            [env.prompt(task) for _, task in group],
-            max_new_tokens=length,
-            batch_size=max(1, batch_size // k),
-            temperature=temperature,
-            num_samples=k,
-            seed=seed,
-            usage=usage,
+        group_tasks = [task for _, task in group]
+        completions = sample_answers(
+            model, tokenizer, env, group_tasks, k, temperature, length, batch_size, seed, usage
         )
         for (i, task), samples in zip(group, completions, strict=True):
             out[i] = judge(env, task, trainer, samples)
@@ -165,6 +158,33 @@ def rollout_counts(rollouts: Sequence[Rollout]) -> dict[str, Any]:
     }
 
 
+def sample_answers(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    env: Environment,
+    tasks: Sequence[Task],
+    k: int,
+    temperature: float,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
+    usage: TokenUsage | None = None,
+) -> list[list[str]]:
+    """``k`` sampled student answers per task; ``batch_size`` counts sequences, so fewer prompts
+    go into one call the more samples each gets."""
+    return generate(
+        model,
+        tokenizer,
+        [env.prompt(t) for t in tasks],
+        max_new_tokens=max_new_tokens,
+        batch_size=max(1, batch_size // k),
+        temperature=temperature,
+        num_samples=k,
+        seed=seed,
+        usage=usage,
+    )
+
+
 def pass_rates(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -178,15 +198,7 @@ def pass_rates(
     usage: TokenUsage | None = None,
 ) -> list[float]:
     """Each task's pass rate over ``k`` sampled student answers: how hard it is for this student now."""
-    completions = generate(
-        model,
-        tokenizer,
-        [env.prompt(t) for t in tasks],
-        max_new_tokens=max_new_tokens,
-        batch_size=max(1, batch_size // k),
-        temperature=temperature,
-        num_samples=k,
-        seed=seed,
-        usage=usage,
+    completions = sample_answers(
+        model, tokenizer, env, tasks, k, temperature, max_new_tokens, batch_size, seed, usage
     )
     return [sum(env.score(t, c).solved for c in cs) / k for t, cs in zip(tasks, completions, strict=True)]
