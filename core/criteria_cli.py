@@ -45,11 +45,9 @@ def mine_command(
     from teachloop.agents.preferences import load_pairs
     from teachloop.cli import _parse_pairs
     from teachloop.core.config import build_config, load_config_file, merge
-    from teachloop.core.criteria_graph import mine
+    from teachloop.core.criteria_graph import REPORT_FILE, STATE_FILE, mine
     from teachloop.core.errors import ConfigError
-    from teachloop.core.llm import Teacher
-    from teachloop.core.llm_cache import ResponseCache
-    from teachloop.core.runner import check_teacher
+    from teachloop.core.runner import check_teacher, teacher_client
     from teachloop.core.traces import Tracer
 
     overrides: dict[str, Any] = _parse_pairs(set_, "--set")
@@ -63,7 +61,7 @@ def mine_command(
         overrides["seed"] = seed
     cfg = build_config(merge(load_config_file(config) if config else {}, overrides))
     loaded = load_pairs(pairs)
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "criteria_state.sqlite").exists():
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / STATE_FILE).exists():
         raise ConfigError(f"{out_dir} already holds other files; choose another --out")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,15 +70,10 @@ def mine_command(
     except OSError as err:
         raise ConfigError(f"cannot write to {out_dir}: {err.strerror or err}") from None
     check_teacher(cfg)
-    settings = cfg.teacher.llm
-    with Tracer(out_dir / "traces.sqlite") as tracer:
-        cache = ResponseCache(settings.cache_path or out_dir / "llm_cache.sqlite") if settings.cache else None
-        client = Teacher(settings, cfg.llm_roles, tracer, cache)
-        try:
-            report = mine(loaded, cfg.teacher.criteria, client, out_dir, cfg.seed)
-        finally:
-            client.close()
-    _print_report(report, out_dir / "criteria.json")
+    with Tracer(out_dir / "traces.sqlite") as tracer, teacher_client(cfg, out_dir, tracer) as client:
+        assert client is not None  # pairs are set, so the criteria workers think with the LLM
+        report = mine(loaded, cfg.teacher.criteria, client, out_dir, cfg.seed)
+    _print_report(report, out_dir / REPORT_FILE)
 
 
 @criteria_app.command("show")

@@ -192,8 +192,8 @@ def _locked(store: RunStore) -> Iterator[None]:
 
 
 @contextmanager
-def _teacher(config: RunConfig, store: RunStore, tracer: Tracer) -> Iterator[Teacher | None]:
-    """The run's LLM teacher, when any role thinks with one; its cache lives in the run dir by default."""
+def teacher_client(config: RunConfig, root: Path, tracer: Tracer) -> Iterator[Teacher | None]:
+    """The LLM teacher, when any role thinks with one; its cache lives in ``root`` by default."""
     if not config.llm_roles:
         yield None
         return
@@ -201,7 +201,7 @@ def _teacher(config: RunConfig, store: RunStore, tracer: Tracer) -> Iterator[Tea
     from teachloop.core.llm_cache import ResponseCache
 
     settings = config.teacher.llm
-    cache = ResponseCache(settings.cache_path or store.root / "llm_cache.sqlite") if settings.cache else None
+    cache = ResponseCache(settings.cache_path or root / "llm_cache.sqlite") if settings.cache else None
     teacher = Teacher(settings, config.llm_roles, tracer, cache)
     try:
         yield teacher
@@ -219,7 +219,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
         _disk_full_hint(store),
         _locked(store),
         Tracer(store.traces_db, sinks) as tracer,
-        _teacher(config, store, tracer) as teacher,
+        teacher_client(config, store.root, tracer) as teacher,
         compiled_graph(store.state_db) as graph,
     ):
         context = LoopContext(
