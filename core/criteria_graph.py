@@ -304,38 +304,23 @@ def mine_with(
         out_dir=out_dir,
         run=run,
     )
-    state_db = out_dir / STATE_FILE
-    if state_db.exists() and not report_path.is_file() and not _unfinished(state_db):
-        state_db.unlink()  # finished, but its report is gone: mine again (the LLM cache makes it cheap)
-    elif report_path.is_file() and not _unfinished(state_db):
-        return load_report(report_path)
-    conn = sqlite3.connect(state_db, check_same_thread=False)
+    conn = sqlite3.connect(out_dir / STATE_FILE, check_same_thread=False)
     try:
-        graph = build_graph().compile(checkpointer=SqliteSaver(conn))
-        start: dict[str, Any] | None = None if graph.get_state(THREAD).next else {}
-        inputs = {
-            "mining_pairs": len(mining_pairs),
-            "held_out_pairs": len(held_out),
-            "resumed": start is None,
-        }
+        saver = SqliteSaver(conn)
+        graph = build_graph().compile(checkpointer=saver)
+        resumable = bool(graph.get_state(THREAD).next)
+        if not resumable and report_path.is_file():
+            return load_report(report_path)
+        if not resumable:  # never started, or finished with its report since deleted: mine afresh
+            saver.delete_thread(THREAD["configurable"]["thread_id"])  # (the LLM cache makes it cheap)
+        inputs = {"mining_pairs": len(mining_pairs), "held_out_pairs": len(held_out), "resumed": resumable}
         with tracer.span("agent", "criteria.mine", inputs=inputs) as sp:
-            graph.invoke(start, THREAD, context=context, durability="sync")  # type: ignore[call-overload]
+            graph.invoke(None if resumable else {}, THREAD, context=context, durability="sync")
             report = load_report(report_path)
             sp.outputs = report.summary()
     finally:
         conn.close()
     return report
-
-
-def _unfinished(state_db: Path) -> bool:
-    """Whether a mining was checkpointed there and has nodes left to run."""
-    if not state_db.exists():
-        return False
-    conn = sqlite3.connect(state_db, check_same_thread=False)
-    try:
-        return bool(build_graph().compile(checkpointer=SqliteSaver(conn)).get_state(THREAD).next)
-    finally:
-        conn.close()
 
 
 def load_report(path: Path) -> CriteriaReport:
