@@ -1,3 +1,3 @@
-from teachloop.cli import main
+from teachloop.cli.main import main
 
 main()

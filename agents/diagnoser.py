@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.core.config import FeedbackLevel
-from teachloop.environments.feedback import FailureView, FeedbackView
+from teachloop.agents.config import FeedbackLevel
+from teachloop.agents.feedback import FailureView, FeedbackView
 
 Severity = Literal["high", "medium", "low"]
 EXAMPLES_PER_SKILL = 3

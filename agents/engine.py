@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 
 from teachloop.agents.planner import Plan
-from teachloop.core.errors import ConfigError
-from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Task, TaskGenerator, content_id, normalize_question
+from teachloop.foundation.errors import ConfigError
+from teachloop.tracing.spans import Tracer
 
 MAX_ATTEMPTS = 4
 

@@ -18,10 +18,11 @@ from collections import Counter
 from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.diagnoser import ErrorPattern, FailureExample, Severity, WeaknessReport
-from teachloop.core.llm import ChatRequest, Structured, TeacherSession
-from teachloop.core.prompts import render
-from teachloop.environments.base import Message, Skill
+from teachloop.environments.base import Skill
 from teachloop.evals.metrics import ItemResult
+from teachloop.foundation.types import Message
+from teachloop.llm.client import ChatRequest, Structured, TeacherSession
+from teachloop.llm.templates import render
 
 EVIDENCE_PER_PATTERN = 3
 MAX_PATTERNS = 20

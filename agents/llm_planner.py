@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.diagnoser import WeaknessReport
 from teachloop.agents.planner import Allocation, Plan, floored, split_budget
-from teachloop.core.llm import ChatRequest, Structured, TeacherSession
-from teachloop.core.llm_json import ReplyError
-from teachloop.core.prompts import render
-from teachloop.environments.base import Message, Skill
+from teachloop.environments.base import Skill
+from teachloop.foundation.types import Message
+from teachloop.llm.client import ChatRequest, Structured, TeacherSession
+from teachloop.llm.parsing import ReplyError
+from teachloop.llm.templates import render
 
 MAX_FOCUS = 3
 

@@ -14,16 +14,12 @@ being rehearsed instead of being forgotten in the next round.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from teachloop.agents.config import Policy
 from teachloop.agents.diagnoser import SkillWeakness, WeaknessReport
-from teachloop.core.config import Policy
 from teachloop.environments.base import Skill
-
-#: The trainer a skill gets this round (see agents/recipe.py for how it is chosen).
-Trainer = Literal["sft", "dpo", "grpo"]
+from teachloop.training.config import Trainer
 
 
 class Allocation(BaseModel):

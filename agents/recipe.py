@@ -11,8 +11,8 @@ keeps its trainer. The reason is written into each allocation, so plan.json says
 from __future__ import annotations
 
 from teachloop.agents.diagnoser import WeaknessReport
-from teachloop.agents.planner import Allocation, Plan, Trainer
-from teachloop.core.config import Recipe
+from teachloop.agents.planner import Allocation, Plan
+from teachloop.training.config import Recipe, Trainer
 
 #: The order ``auto`` moves a stalled skill along.
 STAGES: tuple[Trainer, ...] = ("sft", "dpo", "grpo")

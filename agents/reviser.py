@@ -25,13 +25,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from teachloop.agents.config import RevisionConfig, SynthesisConfig
 from teachloop.agents.engine import derived_seed
 from teachloop.agents.synthesizer import TEACHER_CHECK, check_answer, confirmed, with_check
-from teachloop.core.config import RevisionConfig, SynthesisConfig
-from teachloop.core.llm import ChatRequest, TeacherSession
-from teachloop.core.prompts import render
 from teachloop.environments.answer import extract_answer
-from teachloop.environments.base import Environment, Message, Skill, Task
+from teachloop.environments.base import Environment, Skill, Task
+from teachloop.foundation.types import Message
+from teachloop.llm.client import ChatRequest, TeacherSession
+from teachloop.llm.templates import render
 
 MIN_QUESTION_WORDS = 3
 Verdict = Literal["original", "revised", "same"]

@@ -20,9 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from teachloop.agents.config import Selection
 from teachloop.agents.planner import Plan
 from teachloop.agents.scorer import ScoredSample
-from teachloop.core.config import Selection
 from teachloop.environments.base import Environment, Task
 
 

@@ -24,21 +24,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from teachloop.agents.config import SynthesisConfig
 from teachloop.agents.diagnoser import ErrorPattern, WeaknessReport
 from teachloop.agents.engine import derived_seed
 from teachloop.agents.planner import Plan
-from teachloop.core.config import SynthesisConfig
-from teachloop.core.llm import ChatRequest, LLMError, TeacherSession
-from teachloop.core.prompts import render
 from teachloop.environments.base import (
     Environment,
-    Message,
     Skill,
     Task,
     TaskChecker,
     TaskGenerator,
     normalize_question,
 )
+from teachloop.foundation.types import Message
+from teachloop.llm.client import ChatRequest, LLMError, TeacherSession
+from teachloop.llm.templates import render
 
 TEACHER_CHECK = "teacher_check"
 SYNTH_SOURCE = "teacher:synthesizer"

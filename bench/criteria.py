@@ -24,8 +24,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from teachloop.agents.preferences import EXAMPLE_PAIRS
-from teachloop.core.traces import read_spans
+from teachloop.criteria.pairs import EXAMPLE_PAIRS
+from teachloop.tracing.spans import read_spans
 from teachloop.training.student import resolve_student
 
 

@@ -35,12 +35,14 @@ import torch
 from datasets import Dataset
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from teachloop.core.config import EvalConfig, GRPOSettings, TrainConfig
-from teachloop.core.registry import load_environment
 from teachloop.environments.base import TaskGenerator
+from teachloop.environments.registry import load_environment
+from teachloop.evals.config import EvalConfig
+from teachloop.training.config import TrainConfig
 from teachloop.training.dpo import fit_dpo
 from teachloop.training.generation import TokenUsage, generate
 from teachloop.training.grpo import fit_grpo
+from teachloop.training.grpo_config import GRPOSettings
 from teachloop.training.sft import fit_sft
 from teachloop.training.student import DEFAULT_STUDENT, load_student, resolve_student, smollm2_tokenizer
 

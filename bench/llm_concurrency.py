@@ -23,10 +23,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from teachloop.core.config import LLMConfig
-from teachloop.core.llm import ChatRequest, Teacher, TeacherSession
-from teachloop.core.traces import Tracer
-from teachloop.environments.base import Message
+from teachloop.foundation.types import Message
+from teachloop.llm.client import ChatRequest, Teacher, TeacherSession
+from teachloop.llm.config import LLMConfig
+from teachloop.tracing.spans import Tracer
 
 TARGET = 1.25
 SERVER = Path(__file__).resolve().parent.parent / "tests" / "fake_openai.py"

@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from teachloop.core.traces import SpanSink, Tracer, read_spans
-from teachloop.evals.rundata import TraceNode, trace_tree
+from teachloop.reports.rundata import TraceNode, trace_tree
+from teachloop.tracing.spans import SpanSink, Tracer, read_spans
 
 DEFAULT_ROUNDS = 3
 
@@ -58,7 +58,7 @@ def otel_sinks() -> list[SpanSink] | None:
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     except ImportError:
         return None
-    from teachloop.core.otel import OtelSink
+    from teachloop.tracing.otel import OtelSink
 
     return [OtelSink(BatchSpanProcessor(InMemorySpanExporter()), trace_id=1)]
 

@@ -27,9 +27,10 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from teachloop.core.config import EvalConfig, TrainConfig
-from teachloop.core.registry import load_environment
 from teachloop.environments.base import Task, TaskGenerator
+from teachloop.environments.registry import load_environment
+from teachloop.evals.config import EvalConfig
+from teachloop.training.config import TrainConfig
 from teachloop.training.generation import TokenUsage, generate
 from teachloop.training.sft import AnswerOnlySFTTrainer, sft_config
 from teachloop.training.student import DEFAULT_STUDENT, load_student, resolve_student, weights_dtype

@@ -15,14 +15,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from teachloop.foundation.types import Message
+
+__all__ = ["Message"]  # part of the environment contract: prompt() returns chat messages
+
 Split = Literal["dev", "test"]
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    role: Literal["system", "user", "assistant"]
-    content: str
 
 
 class Skill(BaseModel):

@@ -18,10 +18,8 @@ from collections.abc import Callable
 from functools import cache, partial
 from typing import TypeVar, cast
 
-from teachloop.core.errors import PluginError, TeachloopError
 from teachloop.environments.base import (
     Environment,
-    Message,
     Score,
     Skill,
     SkillTree,
@@ -31,6 +29,8 @@ from teachloop.environments.base import (
     TaskGenerator,
     normalize_question,
 )
+from teachloop.foundation.errors import PluginError, TeachloopError
+from teachloop.foundation.types import Message
 
 T = TypeVar("T")
 

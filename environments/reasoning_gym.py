@@ -18,17 +18,10 @@ import reasoning_gym
 from pydantic import BaseModel, ConfigDict, Field
 from reasoning_gym.factory import DATASETS, create_curriculum, has_curriculum
 
-from teachloop.core.errors import ConfigError
 from teachloop.environments.answer import extract_answer
-from teachloop.environments.base import (
-    Message,
-    Score,
-    Skill,
-    Split,
-    Task,
-    content_id,
-    normalize_question,
-)
+from teachloop.environments.base import Score, Skill, Split, Task, content_id, normalize_question
+from teachloop.foundation.errors import ConfigError
+from teachloop.foundation.types import Message
 
 SYSTEM_PROMPT = "Answer with the final answer only."
 _SPLIT_PARITY: dict[str, int] = {"test": 0, "dev": 1}

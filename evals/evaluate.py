@@ -14,10 +14,10 @@ from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from teachloop.core.config import EvalConfig
-from teachloop.core.traces import Tracer
 from teachloop.environments.base import Environment, Task
+from teachloop.evals.config import EvalConfig
 from teachloop.evals.metrics import ItemResult
+from teachloop.tracing.spans import Tracer
 from teachloop.training.generation import TokenUsage, generate
 from teachloop.training.student import compute_device, load_student, weights_dtype
 

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ruff check .
 ruff format --check .
+# The layers contract (pyproject.toml, [tool.importlinter]): imports only go downward.
+lint-imports --no-cache
 # mypy cannot follow the editable install's path hook (the repository root *is* the package), so
 # it checks the package through a symlink named after the import name.
 root=$(mktemp -d)

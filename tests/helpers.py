@@ -31,7 +31,7 @@ def cli_env(model_cache: Path) -> dict[str, str]:
 def node_seconds(run_dir: Path, round_: int, node: str) -> float:
     """How long ``node`` of ``round_`` took in a finished run: kills aimed inside a node scale with it,
     so they land inside it on a fast machine as on a loaded one."""
-    from teachloop.core.traces import read_spans
+    from teachloop.tracing.spans import read_spans
 
     for span in read_spans(run_dir / "traces.sqlite"):
         if span.kind == "node" and span.name == node and (span.round or 0) == round_:
@@ -69,7 +69,7 @@ def tiny_run_args(model_cache: Path, run_dir: Path, rounds: int = 2) -> list[str
 def cli_in_process(*args: str) -> int:
     """Run ``teachloop args`` in this process through the CLI's own ``main`` (its error handling
     included); returns the exit code. Read stdout and stderr with pytest's ``capsys``."""
-    from teachloop.cli import main
+    from teachloop.cli.main import main
 
     saved = sys.argv
     sys.argv = ["teachloop", *args]

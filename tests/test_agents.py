@@ -1,11 +1,11 @@
 import pytest
 
 from teachloop.agents.diagnoser import diagnose
+from teachloop.agents.feedback import FeedbackView, feedback_view
 from teachloop.agents.planner import plan_round, split_budget
 from teachloop.agents.scorer import combine, rescored, score_candidates
 from teachloop.agents.selector import select, sft_rows
 from teachloop.environments.base import Skill, normalize_question
-from teachloop.environments.feedback import FeedbackView, feedback_view
 from teachloop.environments.reasoning_gym import default_environment
 from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
 

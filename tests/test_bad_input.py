@@ -27,12 +27,13 @@ from hypothesis.control import currently_in_test_context
 from pydantic import BaseModel
 
 from helpers import cli_in_process, snapshot
-from teachloop.agents.preferences import PreferencePair, load_pairs
-from teachloop.core import runner
-from teachloop.core.config import RunConfig, build_config, load_config_file
-from teachloop.core.errors import ConfigError, PluginError
-from teachloop.environments.base import Message, Score, Skill, Task
+from teachloop.criteria.pairs import PreferencePair, load_pairs
+from teachloop.environments.base import Score, Skill, Task
 from teachloop.environments.contract import checked, validate_environment
+from teachloop.foundation.errors import ConfigError, PluginError
+from teachloop.foundation.types import Message
+from teachloop.loop import runner
+from teachloop.loop.config import RunConfig, build_config, load_config_file
 
 FUZZ = settings(
     max_examples=40,

@@ -16,8 +16,8 @@ import pytest
 
 from helpers import assert_whole, cli_env, node_seconds, teachloop, tiny_run_args
 from teachloop.agents.selector import SelectedSample
-from teachloop.core.store import RunStore
-from teachloop.core.traces import read_spans
+from teachloop.tracing.spans import read_spans
+from teachloop.tracing.store import RunStore
 
 PIPELINE = ["diagnose", "plan", "generate", "revise", "score", "select", "train", "evaluate"]
 #: Every node execution of a 2-round run, in order, as it appears in the progress output.

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from teachloop.agents.criteria_library import SEED_LIBRARY, seed_library
-from teachloop.agents.preferences import EXAMPLE_PAIRS, PreferencePair, load_pairs, split_pairs
-from teachloop.core.errors import ConfigError
+from teachloop.criteria.library import SEED_LIBRARY, seed_library
+from teachloop.criteria.pairs import EXAMPLE_PAIRS, PreferencePair, load_pairs, split_pairs
 from teachloop.environments.reasoning_gym import DEFAULT_SKILLS
+from teachloop.foundation.errors import ConfigError
 
 DOMAINS = ("math", "code", "logic", "instruction", "general")
 
@@ -43,7 +43,7 @@ def test_seed_library_descriptions_are_short_sentences() -> None:
 
 
 def test_seed_library_file_is_the_shipped_one() -> None:
-    assert SEED_LIBRARY.name == "criteria_seed.yaml" and SEED_LIBRARY.is_file()
+    assert SEED_LIBRARY.name == "seed.yaml" and SEED_LIBRARY.is_file()
     assert seed_library(SEED_LIBRARY) == seed_library()
 
 

@@ -14,7 +14,7 @@ from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
 from helpers import TINY_ARGS, teachloop
-from teachloop.core.traces import read_spans
+from teachloop.tracing.spans import read_spans
 
 #: Pairs whose wrong answer is the shorter one: three of the eight that seed 0 keeps for mining, so
 #: the scripted ``answer_is_short`` agrees with the people on 5/8 and is revised.

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from teachloop.agents.criteria import (
+from teachloop.criteria.agents import (
     CriteriaManager,
     CriterionJudge,
     Vote,
@@ -24,11 +24,11 @@ from teachloop.agents.criteria import (
     fate,
     judge_pair,
 )
-from teachloop.agents.criteria_library import Criterion
-from teachloop.agents.preferences import PairSample, PreferencePair
-from teachloop.core.config import CriteriaConfig
-from teachloop.core.criteria_graph import REPORT_FILE, mine_with
-from teachloop.core.traces import Tracer, read_spans
+from teachloop.criteria.config import CriteriaConfig
+from teachloop.criteria.graph import REPORT_FILE, mine_with
+from teachloop.criteria.library import Criterion
+from teachloop.criteria.pairs import PairSample, PreferencePair
+from teachloop.tracing.spans import Tracer, read_spans
 
 
 def _pair(i: int) -> PreferencePair:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import cli_env, teachloop
-from teachloop.core.store import RunStore
+from teachloop.tracing.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "environments" / "examples" / "unit_conversion"

@@ -21,10 +21,10 @@ import yaml
 
 from helpers import assert_whole, cli_in_process, teachloop, tiny_run_args
 from teachloop.agents.selector import SelectedSample
-from teachloop.core import files
-from teachloop.core.faults import is_disk_full, is_out_of_memory
-from teachloop.core.store import RunStore
-from teachloop.core.traces import read_spans
+from teachloop.foundation import files
+from teachloop.foundation.faults import is_disk_full, is_out_of_memory
+from teachloop.tracing.spans import read_spans
+from teachloop.tracing.store import RunStore
 from teachloop.training.sft import AnswerOnlySFTTrainer
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from teachloop.agents.diagnoser import diagnose
+from teachloop.agents.feedback import feedback_view, skill_tree
 from teachloop.agents.planner import plan_round
 from teachloop.environments.base import Skill
-from teachloop.environments.feedback import feedback_view, skill_tree
 from teachloop.environments.ifeval import load_environment as load_ifeval
 from teachloop.environments.reasoning_gym import default_environment
 from teachloop.evals.metrics import ItemResult, summarize

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from teachloop.core.registry import load_environment
 from teachloop.environments.base import Task, TaskGenerator
 from teachloop.environments.humaneval import SKILL, HumanEvalEnvironment, extract_code
+from teachloop.environments.registry import load_environment
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from teachloop.core.errors import ConfigError
-from teachloop.core.registry import load_environment
 from teachloop.environments.base import TaskGenerator
 from teachloop.environments.ifeval import CONSTRAINTS, INSTRUCTION_DICT, IFEvalEnvironment, check
+from teachloop.environments.registry import load_environment
+from teachloop.foundation.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

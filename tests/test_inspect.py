@@ -13,10 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import teachloop
-from teachloop.cli import app
-from teachloop.core.store import RunStore
-from teachloop.core.traces import read_spans
-from teachloop.evals.textdiff import word_diff
+from teachloop.cli.main import app
+from teachloop.reports.textdiff import word_diff
+from teachloop.tracing.spans import read_spans
+from teachloop.tracing.store import RunStore
 
 SKILLS = {"aiw", "chain_sum", "family_relationships", "number_sequence", "word_sequence_reversal"}
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from teachloop.core.errors import ConfigError
-from teachloop.core.registry import load_environment
 from teachloop.environments.base import TaskGenerator, normalize_question
+from teachloop.environments.registry import load_environment
+from teachloop.foundation.errors import ConfigError
 
 
 def _write(path: Path, rows: list[object]) -> Path:

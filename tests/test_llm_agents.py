@@ -11,7 +11,9 @@ import jinja2
 import pytest
 from fake_openai import FakeOpenAI
 
+from teachloop.agents.config import RevisionConfig, SynthesisConfig
 from teachloop.agents.diagnoser import ErrorPattern, FailureExample, WeaknessReport, diagnose
+from teachloop.agents.feedback import feedback_view
 from teachloop.agents.llm_diagnoser import DiagnosisReply, apply_diagnosis, diagnosis_prompt, shown_failures
 from teachloop.agents.llm_planner import PlanReply, build_plan, llm_plan, plan_prompt
 from teachloop.agents.planner import Allocation, Plan
@@ -39,15 +41,15 @@ from teachloop.agents.synthesizer import (
     tasks_from_reply,
     with_check,
 )
-from teachloop.core.config import LLMConfig, RevisionConfig, SynthesisConfig
-from teachloop.core.llm import Teacher
-from teachloop.core.llm_json import ReplyError, parse_reply
-from teachloop.core.prompts import render
-from teachloop.core.traces import Tracer
-from teachloop.environments.base import Message, Score, Skill, Task
-from teachloop.environments.feedback import feedback_view
+from teachloop.environments.base import Score, Skill, Task
 from teachloop.environments.reasoning_gym import default_environment
 from teachloop.evals.metrics import ItemResult, summarize
+from teachloop.foundation.types import Message
+from teachloop.llm.client import Teacher
+from teachloop.llm.config import LLMConfig
+from teachloop.llm.parsing import ReplyError, parse_reply
+from teachloop.llm.templates import render
+from teachloop.tracing.spans import Tracer
 
 SKILLS = [
     Skill(name="add", description="add two numbers", min_difficulty=0, max_difficulty=2, eval_difficulty=1),

@@ -16,13 +16,13 @@ import pytest
 from fake_openai import FakeOpenAI
 from pydantic import BaseModel
 
-from teachloop.core.config import LLMConfig
-from teachloop.core.errors import ConfigError
-from teachloop.core.llm import ChatRequest, RoleUsage, Teacher, is_transient, read_keys, resolve_endpoints
-from teachloop.core.llm_cache import CachedReply, ResponseCache, request_key
-from teachloop.core.llm_json import ReplyError, json_values, parse_reply
-from teachloop.core.traces import Tracer, read_spans
-from teachloop.environments.base import Message
+from teachloop.foundation.errors import ConfigError
+from teachloop.foundation.types import Message
+from teachloop.llm.cache import CachedReply, ResponseCache, request_key
+from teachloop.llm.client import ChatRequest, RoleUsage, Teacher, is_transient, read_keys, resolve_endpoints
+from teachloop.llm.config import LLMConfig
+from teachloop.llm.parsing import ReplyError, json_values, parse_reply
+from teachloop.tracing.spans import Tracer, read_spans
 
 FAKE_KEY = "sk-planted-0123456789abcdefTEST"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from helpers import cli_env, teachloop
-from teachloop.core.config import build_config
-from teachloop.core.errors import ConfigError
+from teachloop.foundation.errors import ConfigError
+from teachloop.loop.config import build_config
 
 
 def test_brains_per_role_follow_the_default_unless_overridden() -> None:

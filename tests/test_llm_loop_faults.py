@@ -17,10 +17,10 @@ from teacher_script import ScriptedTeacher
 
 from helpers import TINY_ARGS, cli_env, teachloop
 from teachloop.agents.reviser import RevisionRecord, RevisionReply
-from teachloop.core.store import RunStore
-from teachloop.core.traces import Span, read_spans
+from teachloop.agents.reviser_training import reviser_rows, revision_records
 from teachloop.environments.base import Task
-from teachloop.training.reviser import reviser_rows, revision_records
+from teachloop.tracing.spans import Span, read_spans
+from teachloop.tracing.store import RunStore
 
 FAKE_KEY = "sk-planted-9f8e7d6c5b4a3210PLANT"
 TRANSIENT = ("429", "500", "hang", "broken_body")

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from helpers import TINY_ARGS, teachloop
-from teachloop.agents.preferences import EXAMPLE_PAIRS
 from teachloop.agents.reviser import RevisionRecord
-from teachloop.core.store import RunStore
-from teachloop.core.traces import read_spans
+from teachloop.criteria.pairs import EXAMPLE_PAIRS
 from teachloop.environments.base import Task
+from teachloop.tracing.spans import read_spans
+from teachloop.tracing.store import RunStore
 
 STRUCTURED_PURPOSES = ("ask", "judge")
 

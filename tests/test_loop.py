@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from helpers import teachloop
-from teachloop.core.store import RunStore
-from teachloop.core.traces import read_spans
 from teachloop.environments.base import normalize_question
 from teachloop.environments.reasoning_gym import DEFAULT_SKILLS
+from teachloop.tracing.spans import read_spans
+from teachloop.tracing.store import RunStore
 
 
 def test_run_directory_holds_every_artifact(finished_run: Path) -> None:

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 
 from helpers import cli_env, teachloop
-from teachloop.core.errors import PluginError
-from teachloop.core.registry import load_environment
+from teachloop.agents.feedback import skill_tree
 from teachloop.environments.base import Score, SkillTree, Task, TaskGenerator
 from teachloop.environments.contract import validate_environment
-from teachloop.environments.feedback import skill_tree
+from teachloop.environments.registry import load_environment
+from teachloop.foundation.errors import PluginError
 
 PLUGINS = textwrap.dedent(
     '''
-    from teachloop.environments.base import Message, Score, Skill, Task
+    from teachloop.foundation.types import Message
+    from teachloop.environments.base import Score, Skill, Task
 
 
     class Good:

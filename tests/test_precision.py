@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from teachloop.core.config import TrainConfig
 from teachloop.training.common import common_args
+from teachloop.training.config import TrainConfig
 from teachloop.training.student import weights_dtype
 
 

@@ -2,8 +2,6 @@ import re
 
 import pytest
 
-from teachloop.core.errors import ConfigError
-from teachloop.core.registry import load_environment
 from teachloop.environments.base import Environment, TaskGenerator, normalize_question
 from teachloop.environments.reasoning_gym import (
     DEFAULT_SKILLS,
@@ -14,6 +12,8 @@ from teachloop.environments.reasoning_gym import (
 from teachloop.environments.reasoning_gym import (
     load_environment as load_rg,
 )
+from teachloop.environments.registry import load_environment
+from teachloop.foundation.errors import ConfigError
 
 
 def test_default_environment_is_registered_and_has_five_learnable_skills() -> None:

@@ -16,11 +16,13 @@ import pytest
 
 from helpers import cli_env, teachloop
 from teachloop.agents.diagnoser import SkillWeakness, WeaknessReport
-from teachloop.agents.planner import Allocation, Plan, Trainer
+from teachloop.agents.planner import Allocation, Plan
 from teachloop.agents.recipe import assign_trainers
-from teachloop.core.store import RunStore
-from teachloop.core.traces import read_spans
-from teachloop.environments.base import Message, Score, Task
+from teachloop.environments.base import Score, Task
+from teachloop.foundation.types import Message
+from teachloop.tracing.spans import read_spans
+from teachloop.tracing.store import RunStore
+from teachloop.training.config import Trainer
 from teachloop.training.rewards import format_reward, verifier_reward
 from teachloop.training.rollouts import Rollout, dpo_rows, grpo_rows, judge
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from helpers import teachloop
-from teachloop.core.store import RunStore
-from teachloop.evals.report import render_report
-from teachloop.evals.rundata import RunData
+from teachloop.reports.report import render_report
+from teachloop.reports.rundata import RunData
+from teachloop.tracing.store import RunStore
 
 SKILLS = ["aiw", "chain_sum", "family_relationships", "number_sequence", "word_sequence_reversal"]
 PAYLOAD = "<script>document.title='pwned'</script>"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from helpers import cli_env, node_seconds, teachloop, tiny_run_args
 from teachloop.agents.selector import SelectedSample
-from teachloop.core.store import RunStore
-from teachloop.core.traces import read_spans
+from teachloop.tracing.spans import read_spans
+from teachloop.tracing.store import RunStore
 
 
 def _run_until(args: list[str], cwd: Path, model_cache: Path, marker: str, delay: float) -> None:

@@ -12,11 +12,12 @@ import pytest
 
 from helpers import teachloop
 from teachloop.agents.reviser import RevisionRecord, RevisionReply, revision_prompt
-from teachloop.core.config import RunConfig, TrainConfig
-from teachloop.core.errors import ConfigError, RunDirError
-from teachloop.core.store import RunStore
+from teachloop.agents.reviser_training import reviser_rows, revision_records, train_reviser
 from teachloop.environments.base import Skill, Task
-from teachloop.training.reviser import reviser_rows, revision_records, train_reviser
+from teachloop.foundation.errors import ConfigError, RunDirError
+from teachloop.loop.config import RunConfig
+from teachloop.tracing.store import RunStore
+from teachloop.training.config import TrainConfig
 
 SKILL = Skill(name="chain_sum", description="add and subtract a chain of integers")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from trl import RewardTrainer
 
-from teachloop.training.reward_model import (
+from teachloop.criteria.distill import (
     METRICS_FILE,
     RewardScorer,
     RewardSettings,

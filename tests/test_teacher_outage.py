@@ -20,9 +20,9 @@ from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
 from helpers import TINY_ARGS, cli_env, cli_in_process, snapshot, teachloop
-from teachloop.core.errors import ConfigError
-from teachloop.core.llm import Endpoint, check_reachable
-from teachloop.core.traces import read_spans
+from teachloop.foundation.errors import ConfigError
+from teachloop.llm.client import Endpoint, check_reachable
+from teachloop.tracing.spans import read_spans
 
 #: Matches none of core/redact.py's key patterns: only scrubbing the key's own value catches it.
 PLANTED_KEY = "PLANTED0KEY0e4b1c9a77f2"

@@ -12,8 +12,8 @@ from typing import ClassVar
 import pytest
 
 from helpers import teachloop, tiny_run_args
-from teachloop.core.redact import REDACTED, redact, redact_text
-from teachloop.core.traces import MAX_FIELD_CHARS, MAX_ITEMS, MAX_STRING_CHARS, Span, Tracer, read_spans
+from teachloop.foundation.redact import REDACTED, redact, redact_text
+from teachloop.tracing.spans import MAX_FIELD_CHARS, MAX_ITEMS, MAX_STRING_CHARS, Span, Tracer, read_spans
 
 SECRETS = [
     "sk-proj-4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c",
@@ -189,7 +189,7 @@ def test_spans_export_to_opentelemetry_with_parents_tokens_and_errors(tmp_path: 
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.trace import StatusCode
 
-    from teachloop.core.otel import OtelSink, trace_id_for
+    from teachloop.tracing.otel import OtelSink, trace_id_for
 
     exporter = InMemorySpanExporter()
     sink = OtelSink(SimpleSpanProcessor(exporter), trace_id_for(tmp_path), service_name="test-run")
@@ -255,7 +255,7 @@ def exported_span_names(bodies: list[bytes]) -> list[str]:
 
 def test_spans_reach_an_otlp_http_collector(tmp_path: Path, collector: tuple[str, list[bytes]]) -> None:
     pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
-    from teachloop.core.otel import otlp_sink
+    from teachloop.tracing.otel import otlp_sink
 
     endpoint, bodies = collector
     tracer = Tracer(tmp_path / "traces.sqlite", [otlp_sink(endpoint, tmp_path)])

@@ -16,7 +16,7 @@ from typing import Any
 from peft import LoraConfig
 from transformers import PreTrainedTokenizerBase, PrinterCallback, Trainer
 
-from teachloop.core.config import TrainConfig
+from teachloop.training.config import TrainConfig
 from teachloop.training.student import bf16_is_native, compute_device
 
 #: Log keys that are bookkeeping, not training signal; left out of a stage's metrics.

@@ -14,8 +14,8 @@ from pathlib import Path
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
-from teachloop.core.config import TrainConfig
 from teachloop.training.common import common_args, fit_and_save, lora_config
+from teachloop.training.config import TrainConfig
 from teachloop.training.student import load_student
 
 

@@ -22,7 +22,7 @@ import psutil
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from teachloop.environments.base import Message
+from teachloop.foundation.types import Message
 
 
 @dataclass

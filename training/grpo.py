@@ -16,9 +16,9 @@ from typing import Any
 from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
-from teachloop.core.config import TrainConfig
 from teachloop.environments.base import Environment
 from teachloop.training.common import common_args, fit_and_save, lora_config
+from teachloop.training.config import TrainConfig
 from teachloop.training.rewards import format_reward, verifier_reward
 from teachloop.training.student import load_student
 

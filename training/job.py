@@ -21,10 +21,9 @@ from typing import Any
 from datasets import Dataset
 from pydantic import BaseModel, ConfigDict, Field
 
-from teachloop.agents.planner import Trainer
-from teachloop.core.config import TrainConfig
-from teachloop.core.files import clear_stale_temps, publish_dir, staging_dir
 from teachloop.environments.base import Environment
+from teachloop.foundation.files import clear_stale_temps, publish_dir, staging_dir
+from teachloop.training.config import TrainConfig, Trainer
 
 #: Stage order within a round (see the module docstring for why).
 ORDER: tuple[Trainer, ...] = ("sft", "dpo", "grpo")

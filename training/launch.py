@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from teachloop.core.errors import TrainingError
-from teachloop.core.files import atomic_write_json, atomic_write_text
+from teachloop.foundation.errors import TrainingError
+from teachloop.foundation.files import atomic_write_json, atomic_write_text
 from teachloop.training.job import TrainJob, run_stage, stage_metrics
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def run_job(job: TrainJob) -> dict[str, float]:
     """Every stage in order in this process; returns the round's flat metrics."""
     env = None
     if job.needs_env:
-        from teachloop.core.registry import load_environment
+        from teachloop.environments.registry import load_environment
 
         env = load_environment(job.env, job.env_options)
     metrics: dict[str, float] = {}

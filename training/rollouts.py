@@ -20,9 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from teachloop.agents.planner import Trainer
-from teachloop.core.config import TrainConfig
 from teachloop.environments.base import Environment, Task
+from teachloop.training.config import TrainConfig, Trainer
 from teachloop.training.generation import TokenUsage, generate
 
 

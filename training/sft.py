@@ -14,9 +14,9 @@ import torch
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
-from teachloop.core.config import TrainConfig
-from teachloop.core.files import atomic_dir
+from teachloop.foundation.files import atomic_dir
 from teachloop.training.common import common_args, fit_and_save, lora_config
+from teachloop.training.config import TrainConfig
 from teachloop.training.student import load_student
 
 log = logging.getLogger(__name__)

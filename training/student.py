@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from teachloop.core.errors import ConfigError
-from teachloop.core.files import atomic_dir
+from teachloop.foundation.errors import ConfigError
+from teachloop.foundation.files import atomic_dir
 
 if TYPE_CHECKING:
     import torch

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from teachloop.environments.base import Message
+from teachloop.foundation.types import Message
 from teachloop.training.generation import TokenUsage
 
 

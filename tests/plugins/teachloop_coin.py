@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from teachloop.environments.base import Message, Score, Skill, Split, Task
+from teachloop.environments.base import Score, Skill, Split, Task
+from teachloop.foundation.types import Message
 
 
 class CoinEnvironment:

@@ -13,9 +13,10 @@ import hashlib
 import random
 from typing import Any
 
-from teachloop.core.errors import ConfigError
 from teachloop.environments.answer import extract_answer
-from teachloop.environments.base import Message, Score, Skill, Split, Task
+from teachloop.environments.base import Score, Skill, Split, Task
+from teachloop.foundation.errors import ConfigError
+from teachloop.foundation.types import Message
 
 #: skill -> (from unit, to unit, factor)
 CONVERSIONS: dict[str, tuple[str, str, int]] = {

@@ -1,0 +1,99 @@
+"""Settings of the teacher's agent roles: planner policy, brains, synthesizer, reviser, scoring and selection."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from teachloop.foundation.settings import Settings
+
+Policy = Literal["deficit", "uniform", "bandit", "llm"]
+#: Who does an agent role's thinking: offline rules, or an LLM behind an OpenAI-compatible endpoint.
+Brain = Literal["heuristic", "openai"]
+#: Agent roles whose brain can be chosen; the planner's brain is ``policy`` (``llm`` is its LLM brain).
+BrainRole = Literal["diagnoser", "synthesizer", "reviser"]
+FeedbackLevel = Literal["open_ended", "skill_list", "skill_tree"]
+#: How the selector fills an allocation from scored samples (agents/selector.py).
+Selection = Literal["top_k", "threshold", "sample"]
+
+
+class BrainsConfig(Settings):
+    """Per-role brain overrides; an unset role follows ``teacher.brain``."""
+
+    diagnoser: Brain | None = None
+    synthesizer: Brain | None = None
+    reviser: Brain | None = None
+
+
+DEFAULT_PERSONAS = [
+    "a primary-school teacher writing a worksheet",
+    "a puzzle-book author",
+    "an exam setter who likes tricky edge cases",
+    "a programmer writing unit tests",
+    "a tutor explaining to a struggling student",
+    "a quiz-show writer",
+]
+
+
+class SynthesisConfig(Settings):
+    """The LLM synthesizer: new tasks with solutions, answers checked before they count."""
+
+    share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="share of each allocation the LLM writes when the environment also has a procedural "
+        "generator (the rest comes from the generator); environments without one get everything from the LLM",
+    )
+    tasks_per_call: int = Field(4, ge=1, le=50, description="tasks the synthesizer writes per request")
+    agreement_samples: int = Field(
+        3, ge=1, le=20, description="independent teacher answers per task where no verifier can check it"
+    )
+    min_agreement: float = Field(
+        0.6, gt=0, le=1, description="share of those answers that must match the task's answer (0.6: 2 of 3)"
+    )
+    personas: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PERSONAS), description="voices the synthesizer writes in"
+    )
+    seed_examples: int = Field(3, ge=0, le=20, description="example tasks shown per request")
+
+
+class RevisionConfig(Settings):
+    """The CoachLM reviser: rewrite weak samples, keep a rewrite only when a judge is confident."""
+
+    scope: Literal["weak", "all"] = Field(
+        "weak", description="revise only samples that fail a check (weak), or offer every sample (all)"
+    )
+    max_per_round: int = Field(64, ge=0, description="most samples revised per round")
+    min_confidence: float = Field(
+        0.7, ge=0, le=1, description="judge confidence needed to keep a revision over its original"
+    )
+
+
+#: The seed-library domains of the default environment (arithmetic, sequences, logic puzzles).
+
+
+class ScoringConfig(Settings):
+    """How usable samples are ranked and picked (after the verifier, duplicate and contamination checks)."""
+
+    criteria_weight: float = Field(
+        1.0, ge=0, description="weight of the mined-criteria score (when criteria are set)"
+    )
+    difficulty_samples: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="student samples per candidate measuring its pass rate (0: off); harder-for-the-student "
+        "scores higher",
+    )
+    difficulty_weight: float = Field(1.0, ge=0, description="weight of the difficulty score")
+    selection: Selection = Field(
+        "top_k",
+        description="top_k: best scores first; threshold: generation order among scores >= threshold; "
+        "sample: draw with scores as logits at a temperature (QuRating)",
+    )
+    threshold: float = Field(0.5, ge=0, le=1, description="least score the threshold selection accepts")
+    temperature: float = Field(
+        0.25, gt=0, description="sample selection: lower follows the scores more closely"
+    )

@@ -1,0 +1,1 @@
+"""The ``teachloop`` command, one module per command group."""

@@ -1,0 +1,55 @@
+"""Settings of the teacher LLM client: endpoint, per-role overrides, concurrency, retries, cache, prices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from teachloop.foundation.settings import Settings
+
+#: Roles that talk to the teacher LLM (each has its own endpoint override, usage and cost).
+LLMRole = Literal[
+    "diagnoser", "planner", "synthesizer", "reviser", "criteria_manager", "criteria_worker", "judge"
+]
+
+
+class EndpointConfig(Settings):
+    """Where one role's LLM lives; unset fields fall back to ``teacher.llm``'s."""
+
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1"
+    )
+    model: str | None = Field(None, description="model name the endpoint serves")
+    api_key_env: str | None = Field(None, description="environment variable holding the API key")
+
+
+class LLMConfig(Settings):
+    """The teacher LLM client. The API key is read from ``api_key_env`` at run time and never stored."""
+
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL (vllm serve, transformers serve, Ollama); unset: OpenAI"
+    )
+    model: str | None = Field(None, description="teacher model name; required when any role uses openai")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="name of the environment variable holding the API key (a keyless local server works)",
+    )
+    endpoints: dict[LLMRole, EndpointConfig] = Field(
+        default_factory=dict, description="per-role endpoint overrides, e.g. a locally trained reviser"
+    )
+    concurrency: int = Field(8, ge=1, le=1024, description="requests in flight at once")
+    timeout_s: float = Field(120.0, gt=0, description="seconds before one request is abandoned and retried")
+    max_retries: int = Field(
+        5, ge=0, le=50, description="retries on rate limits, 5xx, timeouts, lost connections"
+    )
+    backoff_s: float = Field(1.0, ge=0, description="first retry wait; doubles per retry, with jitter")
+    backoff_max_s: float = Field(30.0, ge=0, description="longest wait between retries")
+    temperature: float = Field(0.8, ge=0, le=2, description="sampling temperature of the writing roles")
+    max_tokens: int = Field(1024, ge=1, description="reply length limit per request")
+    cache: bool = Field(True, description="reuse replies to identical requests (reruns and resumes are free)")
+    cache_path: Path | None = Field(None, description="a shared response cache file; default: in the run dir")
+    prompt_price: float = Field(0.0, ge=0, description="USD per million prompt tokens, for cost accounting")
+    completion_price: float = Field(0.0, ge=0, description="USD per million completion tokens")

@@ -1,0 +1,52 @@
+"""Prompt templates: one Jinja file per agent role in ``prompts/``, rendered into chat messages.
+
+A template holds a ``system`` block (optional) and a ``user`` block, so a person reads a role's
+whole prompt in one file. Rendering uses ``StrictUndefined``: a variable the code forgot to pass
+is an error, not an empty string in a prompt. The ``json`` filter writes compact JSON without
+HTML escaping (Jinja's own ``tojson`` escapes ``<`` and ``&`` for web pages).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from teachloop.foundation.types import Message
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+
+def _json(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PROMPTS_DIR),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["json"] = _json
+    return env
+
+
+def render(name: str, **variables: Any) -> list[Message]:
+    """The chat messages of template ``prompts/<name>.jinja`` filled with ``variables``."""
+    template = _environment().get_template(f"{name}.jinja")
+    if "user" not in template.blocks:
+        raise ValueError(f"prompt template {name}.jinja needs a {{% block user %}}")
+    context = template.new_context(variables)
+    messages = []
+    for role in ("system", "user"):
+        block = template.blocks.get(role)
+        if block is not None:
+            text = "".join(block(context)).strip()
+            messages.append(Message(role=role, content=text))
+    return messages

@@ -1,0 +1,1 @@
+"""The improvement loop: its LangGraph graph, state, nodes, runner and run configuration."""

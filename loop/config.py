@@ -1,0 +1,173 @@
+"""The run configuration: one validated, frozen model composed of each package's settings, saved as
+config.yaml in every run.
+
+Unknown keys are errors (a typo must not silently fall back to a default). Defaults are the
+README's default run, chosen from measurements on a 2-core CPU (see README, "Measured results").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import Field, ValidationError, model_validator
+
+from teachloop.agents.config import (
+    Brain,
+    BrainRole,
+    BrainsConfig,
+    FeedbackLevel,
+    Policy,
+    RevisionConfig,
+    ScoringConfig,
+    SynthesisConfig,
+)
+from teachloop.criteria.config import CriteriaConfig
+from teachloop.evals.config import EvalConfig
+from teachloop.foundation.errors import ConfigError
+from teachloop.foundation.settings import Settings
+from teachloop.llm.config import LLMConfig, LLMRole
+from teachloop.tracing.config import TracingConfig
+from teachloop.training.config import TrainConfig
+
+
+class TeacherConfig(Settings):
+    brain: Brain = Field(
+        "heuristic",
+        description="brain of every role (diagnoser, synthesizer, reviser); the planner's is the policy",
+    )
+    brains: BrainsConfig = Field(default_factory=BrainsConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
+    revision: RevisionConfig = Field(default_factory=RevisionConfig)
+    criteria: CriteriaConfig = Field(default_factory=CriteriaConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    diagnoser_examples: int = Field(
+        4, ge=1, le=50, description="failures per skill the LLM diagnoser reads (with the student's answers)"
+    )
+    samples_per_round: int = Field(480, ge=1, description="training samples the teacher makes per round")
+    min_share: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="least share of the budget any skill gets, so learnt skills are rehearsed",
+    )
+    replay_fraction: float = Field(
+        0.0, ge=0, lt=1, description="share of each round's data drawn from earlier rounds' selected data"
+    )
+    oversample: float = Field(1.25, ge=1, description="generate this many times the plan, then select")
+    feedback: FeedbackLevel = Field(
+        "skill_list",
+        description="what the teacher sees of an evaluation: open_ended (errors, no skill tags), "
+        "skill_list (accuracy per skill) or skill_tree (skills grouped under parent skills)",
+    )
+
+    def brain_for(self, role: BrainRole) -> Brain:
+        return getattr(self.brains, role) or self.brain
+
+
+class StopConfig(Settings):
+    target_accuracy: float | None = Field(None, ge=0, le=1, description="stop once dev accuracy reaches this")
+    patience: int | None = Field(None, ge=1, description="stop after this many rounds without dev gain")
+    max_minutes: float | None = Field(None, gt=0, description="stop starting rounds after this wall time")
+    max_samples: int | None = Field(None, ge=1, description="stop once this many samples were trained on")
+
+
+class RunConfig(Settings):
+    env: str = Field("reasoning-basics", description="environment name (teachloop envs list)")
+    env_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword options for the environment"
+    )
+    student: str = Field("smollm2-135m-instruct", description="student alias or local model directory")
+    rounds: int = Field(3, ge=0, le=1000, description="training rounds after the round-0 evaluation")
+    policy: Policy = Field("deficit", description="how the planner splits the budget over skills")
+    seed: int = Field(0, ge=0)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    stop: StopConfig = Field(default_factory=StopConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
+    model_cache: Path | None = Field(None, description="where converted students are cached")
+
+    def uses_llm(self, role: LLMRole) -> bool:
+        """Whether ``role`` thinks with the teacher LLM (the planner does when the policy is ``llm``)."""
+        criteria = self.teacher.criteria
+        if role == "planner":
+            return self.policy == "llm"
+        if role == "criteria_manager":
+            return criteria.pairs is not None and criteria.manager == "openai"
+        if role == "criteria_worker":
+            return criteria.pairs is not None
+        if role == "judge":
+            return criteria.enabled and criteria.scorer is None
+        return self.teacher.brain_for(role) == "openai"
+
+    @property
+    def llm_roles(self) -> list[LLMRole]:
+        return [r for r in get_args(LLMRole) if self.uses_llm(r)]
+
+    @model_validator(mode="after")
+    def _teacher_model_named(self) -> RunConfig:
+        llm = self.teacher.llm
+        missing = [
+            r for r in self.llm_roles if not ((e := llm.endpoints.get(r)) and e.model) and not llm.model
+        ]
+        if missing:
+            raise ValueError(
+                f"the openai brain of {', '.join(missing)} needs a model: pass --teacher-model "
+                "or set teacher.llm.model"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _vllm_needs_full_models(self) -> RunConfig:
+        if self.eval.backend == "vllm" and self.train.lora:
+            raise ValueError("eval.backend vllm loads whole models: set train.lora false or eval.backend hf")
+        return self
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    if not first["loc"]:  # a check across sections: its message names the settings itself
+        return f"bad config: {first['msg'].removeprefix('Value error, ')}{extra}"
+    where = ".".join(str(p) for p in first["loc"])
+    return f"bad config value {where}: {first['msg']}{extra}"
+
+
+def build_config(data: dict[str, Any]) -> RunConfig:
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err)) from None
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read config file {path}: {err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(raw).__name__}")
+    return raw
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge CLI overrides (dotted keys already nested) onto a config file's values."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,28 @@
+"""What every node gets besides the checkpointed state: things that cannot be serialised (the
+environment, the tracer, the teacher client) and the run's configuration and store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from teachloop.environments.base import Environment, Split
+from teachloop.llm.client import Teacher
+from teachloop.loop.config import RunConfig
+from teachloop.tracing.spans import Tracer
+from teachloop.tracing.store import RunStore
+
+ProgressFn = Callable[[str, int, str, float | None], None]
+SPLITS: tuple[Split, ...] = ("dev", "test")
+
+
+@dataclass
+class LoopContext:
+    config: RunConfig
+    store: RunStore
+    env: Environment
+    tracer: Tracer
+    base_student: Path
+    progress: ProgressFn | None = None
+    teacher: Teacher | None = None

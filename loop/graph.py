@@ -1,0 +1,72 @@
+"""The improvement loop as one LangGraph StateGraph, checkpointed to SQLite after every node.
+
+```
+setup -> evaluate -> diagnose -> plan -> generate -> revise -> score -> select -> [rollout] -> train -> evaluate ...
+              \\-> (stop: rounds, target, plateau, time) -> END
+```
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from teachloop.loop import nodes
+from teachloop.loop.context import LoopContext
+from teachloop.loop.state import LoopState
+
+_PIPELINE = [
+    ("diagnose", nodes.diagnose_node),
+    ("plan", nodes.plan_node),
+    ("generate", nodes.generate_node),
+    ("revise", nodes.revise_node),
+    ("score", nodes.score_node),
+    ("select", nodes.select_node),
+    ("train", nodes.train_node),
+]
+
+
+def _after_evaluate(state: LoopState) -> str:
+    return END if state.get("stop_reason") else "diagnose"
+
+
+def _after_select(state: LoopState) -> str:
+    """Rollouts (the student's own samples) only in rounds that give a skill to DPO or GRPO."""
+    return "rollout" if nodes.needs_rollouts(state) else "train"
+
+
+def build_graph() -> StateGraph[LoopState, LoopContext, LoopState, LoopState]:
+    graph = StateGraph(LoopState, context_schema=LoopContext)
+    graph.add_node("setup", nodes.as_graph_node("setup", nodes.setup))
+    graph.add_node("evaluate", nodes.as_graph_node("evaluate", nodes.evaluate))
+    for name, fn in _PIPELINE:
+        graph.add_node(name, nodes.as_graph_node(name, fn))
+    graph.add_edge(START, "setup")
+    graph.add_edge("setup", "evaluate")
+    graph.add_conditional_edges("evaluate", _after_evaluate, ["diagnose", END])
+    for (a, _), (b, _) in itertools.pairwise(_PIPELINE):
+        if a != "select":
+            graph.add_edge(a, b)
+    graph.add_node("rollout", nodes.as_graph_node("rollout", nodes.rollout_node))
+    graph.add_conditional_edges("select", _after_select, ["rollout", "train"])
+    graph.add_edge("rollout", "train")
+    graph.add_edge(_PIPELINE[-1][0], "evaluate")
+    return graph
+
+
+@contextmanager
+def compiled_graph(
+    state_db: Path,
+) -> Iterator[CompiledStateGraph[LoopState, LoopContext, LoopState, LoopState]]:
+    conn = sqlite3.connect(state_db, check_same_thread=False)
+    try:
+        yield build_graph().compile(checkpointer=SqliteSaver(conn))
+    finally:
+        conn.close()

@@ -1,0 +1,147 @@
+"""The run directory: where every artifact of a run lives, written whole or not at all.
+
+```
+<run>/config.yaml        resolved config          <run>/summary.json   per-round numbers
+<run>/state.sqlite       LangGraph checkpoints    <run>/traces.sqlite  spans
+<run>/rounds/<k>/        eval_dev.parquet, eval_test.parquet, metrics.json, weakness.json,
+                         plan.json, generated.parquet, scored.parquet, selected.parquet, model/
+```
+
+Tables are parquet files written by Hugging Face ``datasets``. Columns holding dicts or lists
+(task metadata) are stored as JSON strings so skills with different metadata share one schema;
+the parquet footer names them, and reading decodes them again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets import Dataset
+from pydantic import BaseModel
+
+from teachloop.foundation.errors import RunDirError
+from teachloop.foundation.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    clear_stale_temps,
+)
+
+M = TypeVar("M", bound=BaseModel)
+_JSON_COLUMNS = b"teachloop_json_columns"
+
+
+class RunStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def state_db(self) -> Path:
+        return self.root / "state.sqlite"
+
+    @property
+    def traces_db(self) -> Path:
+        return self.root / "traces.sqlite"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.root / "summary.json"
+
+    def round_dir(self, round_: int) -> Path:
+        return self.root / "rounds" / str(round_)
+
+    def path(self, round_: int, name: str) -> Path:
+        return self.round_dir(round_) / name
+
+    def rounds(self) -> list[int]:
+        base = self.root / "rounds"
+        if not base.is_dir():
+            return []
+        return sorted(int(p.name) for p in base.iterdir() if p.name.isdigit())
+
+    # -- creation -------------------------------------------------------------------------
+
+    @staticmethod
+    def check_creatable(root: Path) -> None:
+        """Fail before anything is written if ``root`` cannot become a fresh run directory."""
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise RunDirError(
+                f"run directory {root} already exists; use 'teachloop resume {root}' or another --run-dir"
+            )
+        parent = root.parent
+        existing = parent
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise RunDirError(f"cannot create run directory {root}: {existing} is not writable")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+        except OSError as err:
+            raise RunDirError(f"cannot create run directory {root}: {err.strerror or err}") from None
+
+    def create(self, config_yaml: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config_path, config_yaml)
+
+    # -- tables -----------------------------------------------------------------------------
+
+    def write_models(self, path: Path, rows: Sequence[BaseModel]) -> None:
+        self.write_rows(path, [r.model_dump(mode="json") for r in rows], encode_json=True)
+
+    def read_models(self, path: Path, model: type[M]) -> list[M]:
+        return [model.model_validate(r) for r in self.read_rows(path)]
+
+    def write_rows(self, path: Path, rows: list[dict[str, Any]], encode_json: bool = False) -> None:
+        json_columns = sorted(
+            {k for r in rows for k, v in r.items() if isinstance(v, dict | list)} if encode_json else set()
+        )
+        if json_columns:
+            rows = [
+                {k: json.dumps(v, ensure_ascii=False) if k in json_columns else v for k, v in r.items()}
+                for r in rows
+            ]
+        table = Dataset.from_list(rows).data.table if rows else pa.table({})
+        meta = dict(table.schema.metadata or {})
+        meta[_JSON_COLUMNS] = json.dumps(json_columns).encode()
+        table = table.replace_schema_metadata(meta)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+    def read_rows(self, path: Path) -> list[dict[str, Any]]:
+        table = pq.read_table(path)
+        json_columns = set(json.loads((table.schema.metadata or {}).get(_JSON_COLUMNS, b"[]")))
+        rows = table.to_pylist()
+        if json_columns:
+            rows = [
+                {k: json.loads(v) if k in json_columns and v is not None else v for k, v in r.items()}
+                for r in rows
+            ]
+        return rows
+
+    def read_dataset(self, path: Path) -> Dataset:
+        return Dataset(pq.read_table(path))
+
+    # -- json -------------------------------------------------------------------------------
+
+    def write_json(self, path: Path, obj: BaseModel | dict[str, Any] | list[Any]) -> None:
+        atomic_write_json(path, obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj)
+
+    def read_json(self, path: Path, model: type[M]) -> M:
+        return model.model_validate_json(path.read_text())
+
+    def clear_temps(self, path: Path) -> None:
+        clear_stale_temps(path.parent, path.name)
