@@ -34,7 +34,7 @@ def revision_records(run_dirs: list[Path]) -> list[RevisionRecord]:
         if not store.config_path.is_file():
             raise RunDirError(f"{root} is not a teachloop run directory (no config.yaml)")
         for round_ in store.rounds():
-            path = store.path(round_, "revisions.parquet")
+            path = store.round(round_).revisions
             if path.is_file():
                 records += store.read_models(path, RevisionRecord)
     return records

@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from teachloop.foundation.types import Message
-
-__all__ = ["Message"]  # part of the environment contract: prompt() returns chat messages
-
-Split = Literal["dev", "test"]
+from teachloop.foundation.types import Message, Split
 
 
 class Skill(BaseModel):

@@ -106,7 +106,7 @@ def synthesis(ctx: LoopContext, plan: Plan, known: set[str]) -> tuple[list[Task]
     cfg = ctx.config
     if not cfg.uses_llm("synthesizer"):
         return [], plan
-    report = ctx.store.read_json(ctx.store.path(plan.round - 1, "weakness.json"), WeaknessReport)
+    report = ctx.store.read_json(ctx.store.round(plan.round - 1).weakness, WeaknessReport)
     with ctx.tracer.span(
         "agent", "synthesizer.openai", round=plan.round, inputs={"planned": plan.total}
     ) as sp:

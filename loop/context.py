@@ -7,14 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from teachloop.environments.base import Environment, Split
+from teachloop.environments.base import Environment
 from teachloop.llm.client import Teacher
 from teachloop.loop.config import RunConfig
 from teachloop.tracing.spans import Tracer
 from teachloop.tracing.store import RunStore
 
 ProgressFn = Callable[[str, int, str, float | None], None]
-SPLITS: tuple[Split, ...] = ("dev", "test")
 
 
 @dataclass

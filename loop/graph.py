@@ -18,18 +18,22 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from teachloop.loop import nodes
 from teachloop.loop.context import LoopContext
+from teachloop.loop.nodes.data import score_node, select_node
+from teachloop.loop.nodes.evaluate import evaluate, setup
+from teachloop.loop.nodes.teach import diagnose_node, generate_node, plan_node, revise_node
+from teachloop.loop.nodes.train import needs_rollouts, rollout_node, train_node
+from teachloop.loop.nodes.wrap import as_graph_node
 from teachloop.loop.state import LoopState
 
 _PIPELINE = [
-    ("diagnose", nodes.diagnose_node),
-    ("plan", nodes.plan_node),
-    ("generate", nodes.generate_node),
-    ("revise", nodes.revise_node),
-    ("score", nodes.score_node),
-    ("select", nodes.select_node),
-    ("train", nodes.train_node),
+    ("diagnose", diagnose_node),
+    ("plan", plan_node),
+    ("generate", generate_node),
+    ("revise", revise_node),
+    ("score", score_node),
+    ("select", select_node),
+    ("train", train_node),
 ]
 
 
@@ -39,22 +43,22 @@ def _after_evaluate(state: LoopState) -> str:
 
 def _after_select(state: LoopState) -> str:
     """Rollouts (the student's own samples) only in rounds that give a skill to DPO or GRPO."""
-    return "rollout" if nodes.needs_rollouts(state) else "train"
+    return "rollout" if needs_rollouts(state) else "train"
 
 
 def build_graph() -> StateGraph[LoopState, LoopContext, LoopState, LoopState]:
     graph = StateGraph(LoopState, context_schema=LoopContext)
-    graph.add_node("setup", nodes.as_graph_node("setup", nodes.setup))
-    graph.add_node("evaluate", nodes.as_graph_node("evaluate", nodes.evaluate))
+    graph.add_node("setup", as_graph_node("setup", setup))
+    graph.add_node("evaluate", as_graph_node("evaluate", evaluate))
     for name, fn in _PIPELINE:
-        graph.add_node(name, nodes.as_graph_node(name, fn))
+        graph.add_node(name, as_graph_node(name, fn))
     graph.add_edge(START, "setup")
     graph.add_edge("setup", "evaluate")
     graph.add_conditional_edges("evaluate", _after_evaluate, ["diagnose", END])
     for (a, _), (b, _) in itertools.pairwise(_PIPELINE):
         if a != "select":
             graph.add_edge(a, b)
-    graph.add_node("rollout", nodes.as_graph_node("rollout", nodes.rollout_node))
+    graph.add_node("rollout", as_graph_node("rollout", rollout_node))
     graph.add_conditional_edges("select", _after_select, ["rollout", "train"])
     graph.add_edge("rollout", "train")
     graph.add_edge(_PIPELINE[-1][0], "evaluate")

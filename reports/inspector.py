@@ -158,7 +158,7 @@ def rounds(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 
 def _planned_round(run: RunData, round_: int | None) -> int:
-    planned = [r for r in run.round_numbers() if run.store.path(r, "plan.json").is_file()]
+    planned = [r for r in run.round_numbers() if run.store.round(r).plan.is_file()]
     if round_ is None:
         if not planned:
             raise ConfigError(

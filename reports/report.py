@@ -23,11 +23,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from teachloop.evals.metrics import EvalSummary, ItemResult
 from teachloop.foundation.files import atomic_write_text
+from teachloop.foundation.types import SPLITS
 from teachloop.reports.charts import LineChart, Measure, Timeline, accuracy_chart, timeline
 from teachloop.reports.rundata import RoundData, RunData, Sample, trace_tree
 
 TEMPLATES = Path(__file__).parent / "templates"
-SPLITS = ("dev", "test")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from teachloop.agents.planner import Plan
 from teachloop.evals.metrics import EvalSummary, ItemResult
 from teachloop.foundation.errors import RunDirError
 from teachloop.foundation.redact import redact
+from teachloop.foundation.types import Split
 from teachloop.reports.textdiff import DiffPiece, word_diff
 from teachloop.tracing.spans import Span, read_spans
 from teachloop.tracing.store import RunStore
@@ -139,20 +140,21 @@ class RunData:
     def round_numbers(self) -> list[int]:
         return self.store.rounds()
 
-    def _file(self, round_: int, name: str) -> Path | None:
-        path = self.store.path(round_, name)
+    @staticmethod
+    def _file(path: Path) -> Path | None:
         return path if path.is_file() else None
 
     def round(self, round_: int) -> RoundData:
         entry: dict[str, Any] = next(
             (r for r in self.summary.get("rounds", []) if r.get("round") == round_), {}
         )
+        paths = self.store.round(round_)
         evals = {}
-        if metrics := self._file(round_, "metrics.json"):
+        if metrics := self._file(paths.metrics):
             evals = {k: EvalSummary.model_validate(v) for k, v in json.loads(metrics.read_text()).items()}
-        weakness = self._file(round_, "weakness.json")
-        plan = self._file(round_, "plan.json")
-        train = self._file(round_, "train_metrics.json")
+        weakness = self._file(paths.weakness)
+        plan = self._file(paths.plan)
+        train = self._file(paths.train_metrics)
         return RoundData(
             round=round_,
             evals=evals,
@@ -166,19 +168,21 @@ class RunData:
     def rounds(self) -> list[RoundData]:
         return [self.round(k) for k in self.round_numbers()]
 
-    def eval_items(self, round_: int, split: str) -> list[ItemResult]:
-        path = self._file(round_, f"eval_{split}.parquet")
+    def eval_items(self, round_: int, split: Split) -> list[ItemResult]:
+        path = self._file(self.store.round(round_).eval(split))
         return self.store.read_models(path, ItemResult) if path else []
 
-    def _rows(self, round_: int, name: str) -> list[dict[str, Any]]:
-        path = self._file(round_, name)
-        return self.store.read_rows(path) if path else []
+    def _rows(self, path: Path) -> list[dict[str, Any]]:
+        return self.store.read_rows(path) if path.is_file() else []
 
     def samples(self, round_: int) -> list[Sample]:
         """A round's candidates (scored, or only generated if scoring has not run) and its replays."""
+        paths = self.store.round(round_)
         tables = {
-            name: self._rows(round_, f"{name}.parquet")
-            for name in ("generated", "revised", "scored", "selected")
+            "generated": self._rows(paths.generated),
+            "revised": self._rows(paths.revised),
+            "scored": self._rows(paths.scored),
+            "selected": self._rows(paths.selected),
         }
         originals: dict[str, dict[str, str]] = {}
         for rows in tables.values():

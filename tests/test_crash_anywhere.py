@@ -98,9 +98,9 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(
         assert a.get("samples") == b.get("samples")
     store, ref = RunStore(run_dir), RunStore(finished_run)
     for r in (1, 2):
-        ids = [s.task.id for s in store.read_models(store.path(r, "selected.parquet"), SelectedSample)]
+        ids = [s.task.id for s in store.read_models(store.round(r).selected, SelectedSample)]
         assert len(ids) == len(set(ids)), "duplicated samples"
-        ref_ids = [s.task.id for s in ref.read_models(ref.path(r, "selected.parquet"), SelectedSample)]
+        ref_ids = [s.task.id for s in ref.read_models(ref.round(r).selected, SelectedSample)]
         assert ids == ref_ids, "lost or changed samples"
     completed = [
         (s.round, s.name)

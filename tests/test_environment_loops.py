@@ -78,19 +78,19 @@ def _run(
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "complete" and [r["round"] for r in summary["rounds"]] == [0, 1]
     assert summary["rounds"][1]["samples"]["selected"] > 0
-    assert (RunStore(run_dir).path(1, "model") / "model.safetensors").is_file()
+    assert (RunStore(run_dir).round(1).model / "model.safetensors").is_file()
     return run_dir, summary
 
 
 def _feedback(run_dir: Path) -> dict:  # type: ignore[type-arg]
-    return json.loads(RunStore(run_dir).path(0, "feedback.json").read_text())
+    return json.loads(RunStore(run_dir).round(0).feedback.read_text())
 
 
 def test_humaneval_round(tmp_path: Path, model_cache: Path, tiny_student: Path) -> None:
     run_dir, summary = _run(["--env", "humaneval", "--set", "eval.max_new_tokens=32"], tmp_path, model_cache)
     assert set(summary["rounds"][0]["dev"]["skills"]) == {"python_function"}
     assert summary["rounds"][0]["dev"]["n"] == 2
-    evals = RunStore(run_dir).read_rows(RunStore(run_dir).path(0, "eval_dev.parquet"))
+    evals = RunStore(run_dir).read_rows(RunStore(run_dir).round(0).eval("dev"))
     assert all("sandbox" in r["feedback"] for r in evals if r["reward"] < 1)
     assert _feedback(run_dir)["level"] == "skill_list"
 
@@ -105,7 +105,7 @@ def test_ifeval_round_with_a_skill_tree(tmp_path: Path, model_cache: Path, tiny_
     assert set(summary["rounds"][1]["test"]["skills"]) == set(skills.split(","))
     groups = {g["name"] for g in _feedback(run_dir)["groups"]}
     assert groups == {"punctuation", "startend", "detectable_format"}
-    report = json.loads(RunStore(run_dir).path(0, "weakness.json").read_text())
+    report = json.loads(RunStore(run_dir).round(0).weakness.read_text())
     assert report["level"] == "skill_tree" and report["groups"]
 
 
@@ -121,7 +121,7 @@ def test_jsonl_round_with_open_ended_feedback(tmp_path: Path, model_cache: Path,
     view = _feedback(run_dir)
     assert view["level"] == "open_ended" and view["skills"] == {}
     assert all(f["skill"] is None for f in view["failures"])
-    plan = json.loads(RunStore(run_dir).path(1, "plan.json").read_text())
+    plan = json.loads(RunStore(run_dir).round(1).plan.read_text())
     assert {a["skill"] for a in plan["allocations"]} == {"times", "minus"}
     assert all("open-ended" in a["reason"] for a in plan["allocations"])
 
@@ -159,7 +159,7 @@ def test_a_used_up_training_pool_keeps_the_student(
     assert summary["status"] == "complete" and [r["round"] for r in summary["rounds"]] == [0, 1, 2]
     assert [r["samples"]["selected"] for r in summary["rounds"][1:]] == [2, 0]
     store = RunStore(run_dir)
-    assert json.loads(store.path(2, "train_metrics.json").read_text()) == {"rows": 0.0}
-    assert not store.path(2, "model").exists()  # round 2 evaluated round 1's model
+    assert json.loads(store.round(2).train_metrics.read_text()) == {"rows": 0.0}
+    assert not store.round(2).model.exists()  # round 2 evaluated round 1's model
     shown = teachloop("inspect", str(run_dir), "--json", cwd=tmp_path, model_cache=model_cache)
     assert shown.returncode == 0, shown.stderr

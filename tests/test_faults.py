@@ -94,7 +94,7 @@ def test_a_full_disk_then_out_of_memory_stop_the_run_in_one_line_and_resume_fini
         f"error: disk full while writing {run_dir} (OSError); free some space, "
         f"then run 'teachloop resume {run_dir}'"
     )
-    assert not store.path(1, "plan.json").exists() and (store.path(0, "weakness.json")).is_file()
+    assert not store.round(1).plan.exists() and (store.round(0).weakness).is_file()
     assert_whole(run_dir)
 
     # space is back; now training runs out of memory in TRL's first step
@@ -109,7 +109,7 @@ def test_a_full_disk_then_out_of_memory_stop_the_run_in_one_line_and_resume_fini
         f"error: round 1: training ran out of memory at train.batch_size=8; lower train.batch_size in "
         f"{run_dir / 'config.yaml'}, then run 'teachloop resume {run_dir}'"
     )
-    assert store.path(1, "plan.json").is_file() and not store.path(1, "model").exists()
+    assert store.round(1).plan.is_file() and not store.round(1).model.exists()
     assert_whole(run_dir)
 
     # the user lowers the batch size as told and resumes: the round finishes from where it stopped
@@ -121,7 +121,7 @@ def test_a_full_disk_then_out_of_memory_stop_the_run_in_one_line_and_resume_fini
     assert "round 1  train" in resumed and "round 1  select" not in resumed  # finished nodes not redone
     summary = json.loads(store.summary_path.read_text())
     assert summary["status"] == "complete" and [r["round"] for r in summary["rounds"]] == [0, 1]
-    assert (store.path(1, "model") / "config.json").is_file()
+    assert (store.round(1).model / "config.json").is_file()
     failed = [
         (s.name, s.status) for s in read_spans(store.traces_db) if s.kind == "node" and s.status != "ok"
     ]
@@ -152,7 +152,7 @@ def test_a_real_full_disk_stops_the_run_and_resume_after_freeing_space_equals_an
         line = _last_error(stopped.stderr)
         assert line.startswith(f"error: disk full while writing {run_dir} (")
         assert line.endswith(f"free some space, then run 'teachloop resume {run_dir}'")
-        assert not RunStore(run_dir).path(1, "model").exists()
+        assert not RunStore(run_dir).round(1).model.exists()
         assert_whole(run_dir)
         subprocess.run(["mount", "-o", "remount,size=96m", str(disk)], check=True)
         resumed = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache)
@@ -163,11 +163,8 @@ def test_a_real_full_disk_stops_the_run_and_resume_after_freeing_space_equals_an
         assert summary["status"] == "complete"
         assert [r.get("samples") for r in summary["rounds"]] == [r.get("samples") for r in expected["rounds"]]
         for r in (1, 2):
-            ids = [s.task.id for s in ours.read_models(ours.path(r, "selected.parquet"), SelectedSample)]
-            ref = [
-                s.task.id
-                for s in reference.read_models(reference.path(r, "selected.parquet"), SelectedSample)
-            ]
+            ids = [s.task.id for s in ours.read_models(ours.round(r).selected, SelectedSample)]
+            ref = [s.task.id for s in reference.read_models(reference.round(r).selected, SelectedSample)]
             assert ids == ref
         assert_whole(run_dir)
     finally:

@@ -97,7 +97,7 @@ def test_samples_view_filters(finished_run: Path) -> None:
 def test_samples_view_shows_a_revision_as_a_diff(finished_run: Path, tmp_path: Path) -> None:
     run = copy_run(finished_run, tmp_path / "run")
     store = RunStore(run)
-    path = store.path(1, "scored.parquet")
+    path = store.round(1).scored
     rows = store.read_rows(path)
     original = rows[0]["task"]["question"]
     revised = original.replace("has", "now has", 1) + " Think step by step."

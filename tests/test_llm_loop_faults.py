@@ -110,12 +110,12 @@ def test_the_teachers_work_reaches_the_artifacts(faulty_run: tuple[Path, Counter
     store = RunStore(run_dir)
     agents = {s.name: _attrs(s) for s in read_spans(run_dir / "traces.sqlite") if s.kind == "agent"}
     # a role whose ask and repair were both hit by a content fault falls back, and says so
-    weakness = json.loads(store.path(0, "weakness.json").read_text())
+    weakness = json.loads(store.round(0).weakness.read_text())
     if "fallback" in agents["diagnoser.openai"]:
         assert weakness["brain"] == "heuristic" and weakness["patterns"] == []
     else:
         assert weakness["brain"] == "openai" and len(weakness["patterns"]) == 5
-    plan = json.loads(store.path(1, "plan.json").read_text())
+    plan = json.loads(store.round(1).plan.read_text())
     assert sum(a["n"] for a in plan["allocations"]) == 24
     if "fallback" in agents["planner.llm"]:
         assert plan["policy"] == "deficit"
@@ -123,18 +123,18 @@ def test_the_teachers_work_reaches_the_artifacts(faulty_run: tuple[Path, Counter
     else:
         assert plan["policy"] == "llm"
         assert all(a["focus"] == [f"{a['skill']} basics"] for a in plan["allocations"])
-    generated = store.read_models(store.path(1, "generated.parquet"), Task)
+    generated = store.read_models(store.round(1).generated, Task)
     written = [t for t in generated if t.source == "teacher:synthesizer"]
     assert written and any(t.source.startswith("reasoning-gym") for t in generated)
     assert all(t.metadata["teacher_check"]["method"] == "agreement" for t in written)
-    records = store.read_models(store.path(1, "revisions.parquet"), RevisionRecord)
+    records = store.read_models(store.round(1).revisions, RevisionRecord)
     kept = [r for r in records if r.kept]
     assert kept and all(r.judge_verdict == "revised" and r.check_passed for r in kept)
-    revised = store.read_models(store.path(1, "revised.parquet"), Task)
+    revised = store.read_models(store.round(1).revised, Task)
     fixed = [t for t in revised if t.original_answer is not None]
     assert {t.id for t in fixed} == {r.revised_task_id for r in kept}
     assert all(t.metadata["teacher_check"]["passed"] for t in revised if t.source == "teacher:synthesizer")
-    selected = [row["task"] for row in store.read_rows(store.path(1, "selected.parquet"))]
+    selected = [row["task"] for row in store.read_rows(store.round(1).selected)]
     assert len(selected) == 24 and any(t["source"] == "teacher:synthesizer" for t in selected)
 
 
@@ -155,7 +155,7 @@ def test_a_rerun_with_the_cache_makes_no_request(
     first, second = RunStore(run_dir), RunStore(again)
     for name in ("generated.parquet", "revised.parquet", "selected.parquet"):
         ids = [
-            [r["task"]["id"] if "task" in r else r["id"] for r in s.read_rows(s.path(1, name))]
+            [r["task"]["id"] if "task" in r else r["id"] for r in s.read_rows(s.round(1).dir / name)]
             for s in (first, second)
         ]
         assert ids[0] == ids[1], name

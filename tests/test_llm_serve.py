@@ -129,8 +129,8 @@ def test_roles_fall_back_where_the_model_said_nothing_usable(served_run: Path) -
         for s in read_spans(served_run / "traces.sqlite")
         if s.kind == "agent"
     }
-    weakness = json.loads(store.path(0, "weakness.json").read_text())
-    plan = json.loads(store.path(1, "plan.json").read_text())
+    weakness = json.loads(store.round(0).weakness.read_text())
+    plan = json.loads(store.round(1).plan.read_text())
     if "fallback" in agents["diagnoser.openai"]:
         assert weakness["brain"] == "heuristic"
     if "fallback" in agents["planner.llm"]:
@@ -138,9 +138,9 @@ def test_roles_fall_back_where_the_model_said_nothing_usable(served_run: Path) -
             "LLM plan unusable"
         )
     assert sum(a["n"] for a in plan["allocations"]) == 24
-    generated = store.read_models(store.path(1, "generated.parquet"), Task)
+    generated = store.read_models(store.round(1).generated, Task)
     assert len(generated) >= 24  # the procedural generator made up for what the synthesizer could not write
-    records = store.read_models(store.path(1, "revisions.parquet"), RevisionRecord)
+    records = store.read_models(store.round(1).revisions, RevisionRecord)
     assert len(records) == 3 and all(r.prompt and r.original_question for r in records)
     assert all(r.kept is False or r.check_passed for r in records)
 

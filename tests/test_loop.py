@@ -20,11 +20,11 @@ def test_run_directory_holds_every_artifact(finished_run: Path) -> None:
     assert store.config_path.is_file() and store.state_db.is_file() and store.traces_db.is_file()
     assert store.rounds() == [0, 1, 2]
     for name in ("eval_dev.parquet", "eval_test.parquet", "metrics.json"):
-        assert all(store.path(r, name).is_file() for r in (0, 1, 2))
+        assert all((store.round(r).dir / name).is_file() for r in (0, 1, 2))
     for r in (1, 2):
         for name in ("plan.json", "generated.parquet", "scored.parquet", "selected.parquet", "sft.parquet"):
-            assert store.path(r, name).is_file(), name
-        assert (store.path(r, "model") / "model.safetensors").is_file()
+            assert (store.round(r).dir / name).is_file(), name
+        assert (store.round(r).model / "model.safetensors").is_file()
     assert not list(finished_run.rglob(".tmp-*"))
 
 
@@ -55,7 +55,7 @@ def test_training_data_never_overlaps_dev_or_test(finished_run: Path) -> None:
     trained = [
         row["prompt"][-1]["content"]
         for r in (1, 2)
-        for row in pq.read_table(store.path(r, "sft.parquet")).to_pylist()
+        for row in pq.read_table(store.round(r).rows("sft")).to_pylist()
     ]
     assert trained and not {normalize_question(q) for q in trained} & held_out
     assert len(set(trained)) == len(trained)

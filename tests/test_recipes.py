@@ -220,7 +220,7 @@ def test_sft_round_records_its_trainer(finished_run: Path) -> None:
     for round_ in (1, 2):
         assert {t for t, _ in _trainers(finished_run, round_)} == {"sft"}
         assert all(r.endswith("; trainer SFT (train.trainer)") for _, r in _trainers(finished_run, round_))
-    assert not RunStore(finished_run).path(1, "rollouts.parquet").exists()  # no rollouts for SFT
+    assert not RunStore(finished_run).round(1).rollouts.exists()  # no rollouts for SFT
     assert "trl.SFTTrainer" in _tool_spans(finished_run)
 
 
@@ -230,11 +230,11 @@ def test_dpo_round_trains_on_pairs_from_the_students_failures(
     run_dir = _run(tmp_path, model_cache, "--trainer", "dpo")
     store = RunStore(run_dir)
     assert {t for t, _ in _trainers(run_dir, 1)} == {"dpo"}
-    pairs = store.read_rows(store.path(1, "dpo.parquet"))
+    pairs = store.read_rows(store.round(1).rows("dpo"))
     assert pairs and all(p["chosen"] != p["rejected"] for p in pairs)
-    metrics = json.loads(store.path(1, "train_metrics.json").read_text())
+    metrics = json.loads(store.round(1).train_metrics.read_text())
     assert metrics["rows/dpo"] == len(pairs) and "dpo/train_loss" in metrics
-    assert (store.path(1, "model") / "model.safetensors").is_file()
+    assert (store.round(1).model / "model.safetensors").is_file()
     assert "trl.DPOTrainer" in _tool_spans(run_dir) and "student.rollout" in _tool_spans(run_dir)
 
 
@@ -243,12 +243,12 @@ def test_grpo_round_rewards_with_the_verifier(tmp_path: Path, model_cache: Path,
     store = RunStore(run_dir)
     ((trainer, reason),) = _trainers(run_dir, 1)
     assert trainer == "grpo" and reason.endswith("; trainer GRPO (train.trainer)")
-    prompts = store.read_rows(store.path(1, "grpo.parquet"))
+    prompts = store.read_rows(store.round(1).rows("grpo"))
     assert prompts and all(0 < p["pass_rate"] < 1 for p in prompts)
-    metrics = json.loads(store.path(1, "train_metrics.json").read_text())
+    metrics = json.loads(store.round(1).train_metrics.read_text())
     assert metrics["rows/grpo"] == len(prompts)
     assert "grpo/rewards/verifier/mean" in metrics and "grpo/rewards/answer_format/mean" in metrics
-    assert (store.path(1, "model") / "model.safetensors").is_file()
+    assert (store.round(1).model / "model.safetensors").is_file()
     assert "trl.GRPOTrainer" in _tool_spans(run_dir)
 
 
@@ -264,7 +264,7 @@ def test_auto_moves_a_stalled_skill_from_sft_to_dpo(
     assert first[0] == "sft" and first[1].endswith("auto: SFT first")
     assert second[0] == "dpo" and "(< 100%)" in second[1] and second[1].endswith("moved to DPO")
     store = RunStore(run_dir)
-    assert not store.path(1, "rollouts.parquet").exists() and store.path(2, "rollouts.parquet").is_file()
+    assert not store.round(1).rollouts.exists() and store.round(2).rollouts.is_file()
 
 
 def test_round_trains_under_accelerate_launch_with_one_cpu_process(
@@ -282,11 +282,11 @@ def test_round_trains_under_accelerate_launch_with_one_cpu_process(
         coin=True,
     )
     store = RunStore(run_dir)
-    log = store.path(1, "train.log").read_text()
+    log = store.round(1).train_log.read_text()
     assert "accelerate.commands.launch" in log and "-m teachloop.training.launch" in log
-    metrics = json.loads(store.path(1, "train_metrics.json").read_text())
+    metrics = json.loads(store.round(1).train_metrics.read_text())
     assert metrics["rows/grpo"] > 0 and "grpo/train_loss" in metrics
-    assert (store.path(1, "model") / "model.safetensors").is_file()
+    assert (store.round(1).model / "model.safetensors").is_file()
     assert "accelerate.launch" in _tool_spans(run_dir)
 
 

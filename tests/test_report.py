@@ -90,7 +90,7 @@ def test_report_renders_charts_and_samples_in_chromium(finished_run: Path, tmp_p
     for skill in SKILLS:
         assert f"{skill}</text>" in dom  # each per-skill chart carries its title
     store = RunStore(finished_run)
-    kept = [r["task"] for r in store.read_rows(store.path(1, "selected.parquet"))]
+    kept = [r["task"] for r in store.read_rows(store.round(1).selected)]
     for task in kept[:5]:
         assert html.escape(task["question"], quote=False) in dom
     assert dom.count('<tr class="sample">') == len(RunData(finished_run).all_samples())
@@ -101,17 +101,17 @@ def plant_hostile_text(finished_run: Path, run: Path) -> None:
     """Model output and data that try to run script, in every place the report shows text."""
     shutil.copytree(finished_run, run, ignore=shutil.ignore_patterns("model", ".lock"))
     store = RunStore(run)
-    scored = store.read_rows(store.path(1, "scored.parquet"))
+    scored = store.read_rows(store.round(1).scored)
     task = scored[0]["task"]
     scored[0]["task"] = {**task, "question": f"{task['question']} {PAYLOAD}", "answer": PAYLOAD}
     scored[0]["original_question"] = f"{task['question']} {IMG_PAYLOAD}"
     for row in scored[1:]:
         row["original_question"] = None
-    store.write_rows(store.path(1, "scored.parquet"), scored, encode_json=True)
-    evals = store.read_rows(store.path(1, "eval_dev.parquet"))
+    store.write_rows(store.round(1).scored, scored, encode_json=True)
+    evals = store.read_rows(store.round(1).eval("dev"))
     evals[0]["completion"] = f"{PAYLOAD} and {IMG_PAYLOAD}"
-    store.write_rows(store.path(1, "eval_dev.parquet"), evals, encode_json=True)
-    weakness = store.path(1, "weakness.json")
+    store.write_rows(store.round(1).eval("dev"), evals, encode_json=True)
+    weakness = store.round(1).weakness
     weakness.write_text(weakness.read_text().replace('"summary": "', f'"summary": "{PAYLOAD} ', 1))
 
 

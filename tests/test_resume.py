@@ -40,10 +40,7 @@ def _run_until(args: list[str], cwd: Path, model_cache: Path, marker: str, delay
 
 def _selected_ids(run_dir: Path) -> list[list[str]]:
     store = RunStore(run_dir)
-    return [
-        [s.task.id for s in store.read_models(store.path(r, "selected.parquet"), SelectedSample)]
-        for r in (1, 2)
-    ]
+    return [[s.task.id for s in store.read_models(store.round(r).selected, SelectedSample)] for r in (1, 2)]
 
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(
@@ -54,7 +51,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(
     # reference ran on a busier CPU than this run (a kill at half of it came too late once).
     early = node_seconds(finished_run, 1, "train") / 4
     _run_until(tiny_run_args(model_cache, run_dir), tmp_path, model_cache, "round 1  train     …", early)
-    assert not (RunStore(run_dir).path(1, "model")).exists()  # killed mid-training: no half model
+    assert not (RunStore(run_dir).round(1).model).exists()  # killed mid-training: no half model
     _run_until(["resume", str(run_dir)], tmp_path, model_cache, "round 2  score     …", delay=0.0)
     result = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache)
     assert result.returncode == 0, result.stderr

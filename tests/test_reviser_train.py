@@ -57,8 +57,8 @@ def revised_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     records = [
         _record(i, 1 if i < 5 else 2, kept=i < 6, confidence=0.6 if i in (4, 5) else 0.9) for i in range(9)
     ]
-    store.write_models(store.path(1, "revisions.parquet"), records[:5])
-    store.write_models(store.path(2, "revisions.parquet"), records[5:])
+    store.write_models(store.round(1).revisions, records[:5])
+    store.write_models(store.round(2).revisions, records[5:])
     return root
 
 

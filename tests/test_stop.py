@@ -1,7 +1,7 @@
 from typing import Any
 
 from teachloop.loop.config import build_config
-from teachloop.loop.nodes import stop_reason
+from teachloop.loop.nodes.evaluate import stop_reason
 
 
 def _state(round_: int, dev_accuracies: list[float], selected: int = 0) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 ```
 <run>/config.yaml        resolved config          <run>/summary.json   per-round numbers
 <run>/state.sqlite       LangGraph checkpoints    <run>/traces.sqlite  spans
-<run>/rounds/<k>/        eval_dev.parquet, eval_test.parquet, metrics.json, weakness.json,
-                         plan.json, generated.parquet, scored.parquet, selected.parquet, model/
+<run>/splits/            dev.parquet, test.parquet (fixed at setup)
+<run>/rounds/<k>/        every file ``RoundPaths`` names
 ```
 
 Tables are parquet files written by Hugging Face ``datasets``. Columns holding dicts or lists
@@ -18,8 +18,9 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,9 +34,92 @@ from teachloop.foundation.files import (
     atomic_write_text,
     clear_stale_temps,
 )
+from teachloop.foundation.types import Split
 
 M = TypeVar("M", bound=BaseModel)
 _JSON_COLUMNS = b"teachloop_json_columns"
+
+
+@dataclass(frozen=True)
+class RoundPaths:
+    """Every artifact of one round, named in one place (nodes write them, reports read them)."""
+
+    dir: Path
+
+    def eval(self, split: Split) -> Path:
+        """The student's answers and verdicts on a split (ItemResult rows)."""
+        return self.dir / f"eval_{split}.parquet"
+
+    @property
+    def metrics(self) -> Path:
+        """Per-skill accuracy with intervals, by split (EvalSummary)."""
+        return self.dir / "metrics.json"
+
+    @property
+    def feedback(self) -> Path:
+        """What the teacher saw of the dev evaluation (open-ended, skill list or skill tree)."""
+        return self.dir / "feedback.json"
+
+    @property
+    def weakness(self) -> Path:
+        """The diagnosis (WeaknessReport)."""
+        return self.dir / "weakness.json"
+
+    @property
+    def plan(self) -> Path:
+        return self.dir / "plan.json"
+
+    @property
+    def generated(self) -> Path:
+        return self.dir / "generated.parquet"
+
+    @property
+    def revisions(self) -> Path:
+        """CoachLM (original, revised) records, kept or not: training data for a reviser."""
+        return self.dir / "revisions.parquet"
+
+    @property
+    def revised(self) -> Path:
+        return self.dir / "revised.parquet"
+
+    @property
+    def scored(self) -> Path:
+        return self.dir / "scored.parquet"
+
+    @property
+    def selected(self) -> Path:
+        return self.dir / "selected.parquet"
+
+    def rows(self, trainer: Literal["sft", "dpo", "grpo"]) -> Path:
+        """The trainer-ready table of one recipe (prompt/completion, preference pairs, GRPO prompts)."""
+        return self.dir / f"{trainer}.parquet"
+
+    @property
+    def rollouts(self) -> Path:
+        """The student's own samples of DPO/GRPO tasks, with verdicts."""
+        return self.dir / "rollouts.parquet"
+
+    @property
+    def train_job(self) -> Path:
+        return self.dir / "train_job.json"
+
+    @property
+    def train_log(self) -> Path:
+        """Output of an ``accelerate launch`` training process."""
+        return self.dir / "train.log"
+
+    @property
+    def train_metrics(self) -> Path:
+        return self.dir / "train_metrics.json"
+
+    def stage(self, trainer: str) -> Path:
+        """A non-final training stage's model (the last stage writes ``model``)."""
+        return self.dir / "stages" / trainer
+
+    @property
+    def model(self) -> Path:
+        """The student after this round."""
+        return self.dir / "model"
 
 
 class RunStore:
@@ -58,11 +142,12 @@ class RunStore:
     def summary_path(self) -> Path:
         return self.root / "summary.json"
 
-    def round_dir(self, round_: int) -> Path:
-        return self.root / "rounds" / str(round_)
+    def round(self, round_: int) -> RoundPaths:
+        return RoundPaths(self.root / "rounds" / str(round_))
 
-    def path(self, round_: int, name: str) -> Path:
-        return self.round_dir(round_) / name
+    def split(self, split: Split) -> Path:
+        """A fixed evaluation split (Task rows), written at setup."""
+        return self.root / "splits" / f"{split}.parquet"
 
     def rounds(self) -> list[int]:
         base = self.root / "rounds"

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.environments.base import Environment
 from teachloop.foundation.files import clear_stale_temps, publish_dir, staging_dir
+from teachloop.tracing.store import RoundPaths
 from teachloop.training.config import TrainConfig, Trainer
 
 #: Stage order within a round (see the module docstring for why).
@@ -63,7 +64,7 @@ class TrainJob(BaseModel):
 
 def build_job(
     student: Path,
-    round_dir: Path,
+    paths: RoundPaths,
     rows: dict[Trainer, tuple[Path, int]],
     drop_from_sft: list[str],
     settings: TrainConfig,
@@ -79,7 +80,7 @@ def build_job(
             data=rows[t][0],
             drop_task_ids=drop_from_sft if t == "sft" else [],
             rows=rows[t][1],
-            out=round_dir / "model" if i == len(used) - 1 else round_dir / "stages" / t,
+            out=paths.model if i == len(used) - 1 else paths.stage(t),
         )
         for i, t in enumerate(used)
     ]
@@ -90,7 +91,7 @@ def build_job(
         seed=seed,
         env=env,
         env_options=env_options,
-        result=round_dir / "train_metrics.json",
+        result=paths.train_metrics,
     )
 
 
