@@ -1,3 +1,3 @@
-from teachloop.cli.main import main
+from teachloop.cli.app import main
 
 main()

@@ -1,4 +1,8 @@
-"""Helpers every command group shares: key=value options and quiet libraries."""
+"""What every command group shares: the consoles it prints to, ``key=value`` options, quiet libraries.
+
+One place, so that every group prints user text the same way (never as markup) and parses
+``--set`` / ``--env-option`` pairs by the same rules.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,12 @@ import os
 import warnings
 from typing import Any
 
+from rich.console import Console
+
 from teachloop.foundation.errors import ConfigError
+
+out = Console(markup=False)  # names and paths from users, criteria from an LLM: text, never markup
+err = Console(stderr=True)  # progress and one-line errors
 
 
 def quiet_libraries() -> None:

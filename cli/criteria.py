@@ -1,25 +1,21 @@
-"""``teachloop criteria``: mine quality criteria from preference pairs, and distil them into a scorer."""
+"""``teachloop criteria mine``, ``show`` and ``distill``: mine quality criteria from people's
+preference pairs, look at what was mined, and distil the criteria into a reward model.
+
+The loop can then judge its training data by criteria people agree with (or by the distilled
+scorer, without LLM calls). Tables and result lines are drawn by :mod:`teachloop.cli.render`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from teachloop.cli.common import parse_pairs, quiet_libraries
-
-if TYPE_CHECKING:
-    from teachloop.criteria.agents import CriteriaReport
+from teachloop.cli import render
+from teachloop.cli.common import out, parse_pairs, quiet_libraries
 
 criteria_app = typer.Typer(no_args_is_help=True, help="Mine quality criteria (CritiQ) and distil a scorer.")
-out = Console(markup=False)  # criteria come from an LLM: text, never markup
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.0%}"
 
 
 @criteria_app.command("mine")
@@ -55,7 +51,7 @@ def mine_command(
     teacher = overrides.setdefault("teacher", {})
     teacher.setdefault("criteria", {})["pairs"] = str(pairs)
     if manager is not None:
-        teacher["criteria"]["manager"] = manager
+        teacher.setdefault("brains", {})["criteria_manager"] = manager
     llm = {k: v for k, v in {"base_url": teacher_base_url, "model": teacher_model}.items() if v is not None}
     teacher.setdefault("llm", {}).update(llm)
     if seed is not None:
@@ -73,8 +69,9 @@ def mine_command(
     check_teacher(cfg)
     with Tracer(out_dir / "traces.sqlite") as tracer, teacher_client(cfg, out_dir, tracer) as client:
         assert client is not None  # pairs are set, so the criteria workers think with the LLM
-        report = mine(loaded, cfg.teacher.criteria, client, out_dir, cfg.seed)
-    _print_report(report, out_dir / REPORT_FILE)
+        brain = cfg.teacher.brains.criteria_manager
+        report = mine(loaded, cfg.teacher.criteria, client, out_dir, cfg.seed, manager=brain)
+    render.print_criteria_report(out, report, out_dir / REPORT_FILE)
 
 
 @criteria_app.command("show")
@@ -85,27 +82,7 @@ def show_command(
     from teachloop.criteria.graph import CRITERIA_DIR, REPORT_FILE, load_report
 
     file = path / CRITERIA_DIR / REPORT_FILE if path.is_dir() else path
-    _print_report(load_report(file), file)
-
-
-def _print_report(report: CriteriaReport, file: Path) -> None:
-    table = Table(
-        title=f"criteria mined on {report.mining_pairs} pairs, reported on {report.held_out_pairs} more"
-    )
-    for column in ("criterion", "status", "mining", "held out", "description"):
-        table.add_column(column)
-    for c in report.criteria:
-        table.add_row(
-            c.criterion.name, c.status, _pct(c.accuracy), _pct(c.held_out_accuracy), c.criterion.description
-        )
-    out.print(table)
-    out.print(
-        f"held-out agreement with the people: combined criteria {_pct(report.combined_held_out)}, "
-        f"plain 'which is better' prompt {_pct(report.plain_held_out)}; dropped: "
-        f"{', '.join(d['criterion']['name'] for d in report.dropped) or 'none'}",
-        soft_wrap=True,
-    )
-    out.print(f"-> {file}", soft_wrap=True)
+    render.print_criteria_report(out, load_report(file), file)
 
 
 @criteria_app.command("distill")
@@ -179,13 +156,7 @@ def distill_command(
         else None,
     }
     atomic_write_json(out_dir / "distill.json", result)
-    out.print(
-        f"reward model trained on {len(train)} criteria-labelled pairs: agrees with the criteria on "
-        f"{_pct(result['held_out_accuracy'])} of {len(check)} held-out pairs"
-        + (f", with the people on {_pct(result['human_agreement'])} of {len(human)} pairs" if human else "")
-        + f" -> {out_dir}",
-        soft_wrap=True,
-    )
+    render.print_distilled(out, result, out_dir)
 
 
 def _criteria_scored(run_dirs: list[Path]) -> list[tuple[str, str, float]]:
@@ -195,7 +166,7 @@ def _criteria_scored(run_dirs: list[Path]) -> list[tuple[str, str, float]]:
     from teachloop.foundation.errors import ConfigError
     from teachloop.tracing.store import RunStore
 
-    out = []
+    scored = []
     for run_dir in run_dirs:
         if not (run_dir / "config.yaml").is_file():
             raise ConfigError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
@@ -204,11 +175,11 @@ def _criteria_scored(run_dirs: list[Path]) -> list[tuple[str, str, float]]:
             for s in store.read_models(path, ScoredSample):
                 if s.quality is not None:
                     t = s.task
-                    out.append(
+                    scored.append(
                         (
                             f"{run_dir}:{path.parent.name}:{t.skill}",
                             sample_text(t.question, t.solution, t.answer),
                             s.quality,
                         )
                     )
-    return out
+    return scored

@@ -1,4 +1,8 @@
-"""``teachloop reviser``: work with the (raw, revised) pairs the CoachLM reviser stored."""
+"""``teachloop reviser train``: fine-tune a local CoachLM reviser on the (raw, revised) pairs runs kept.
+
+A local reviser improves generated samples without calls to a hosted LLM; serve it and point
+``teacher.llm.endpoints.reviser`` at it.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from teachloop.cli.common import quiet_libraries
+from teachloop.cli import render
+from teachloop.cli.common import out, quiet_libraries
 from teachloop.training.config import TrainConfig
 
 reviser_app = typer.Typer(no_args_is_help=True, help="Train a local CoachLM reviser on stored revisions.")
-out = Console(markup=False)  # names and paths from users are text, never markup
 
 
 @reviser_app.command("train")
@@ -46,7 +49,4 @@ def train(
     metrics = train_reviser(
         run_dirs, resolve_student(base, model_cache), out_dir, settings, min_confidence, seed
     )
-    out.print(
-        f"trained a reviser on {int(metrics['pairs'])} pairs (loss {metrics['train_loss']:.3f}) -> {out_dir}",
-        highlight=False,
-    )
+    render.print_reviser_trained(out, metrics, out_dir)

@@ -1,81 +1,31 @@
-"""``teachloop inspect RUN_DIR [VIEW]``: what the agents did in a run, and what came of it.
+"""What ``teachloop inspect`` shows of a run, drawn for a terminal or shaped as JSON.
 
-Views: ``rounds`` (per-skill dev and test accuracy by round with counts and 95% intervals; the
-default), ``plan`` (the weakness report a round's data was planned from, and the plan),
-``samples`` (each round's candidates with scores, filters, and a diff for revised ones) and
-``trace`` (the span tree with timings and token counts). Every view takes ``--json`` for scripts.
-Only the run directory is read; nothing is loaded or written.
+One function per view and form: ``rounds`` (per-skill dev and test accuracy by round with counts and
+95% intervals, data and time by round), ``plan`` (the weakness report a round's data was planned
+from, and the plan), ``samples`` (candidates with scores and checks, revised ones as a word diff)
+and ``trace`` (the span tree with timings and token counts). They take what
+:class:`~teachloop.reports.rundata.RunData` read and draw it on the console they are given;
+choosing what to show from the command line is :mod:`teachloop.cli.inspect`'s part.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
-from typer.core import TyperGroup
-
-from teachloop.foundation.errors import ConfigError
 
 if TYPE_CHECKING:
     from teachloop.reports.rundata import RoundData, RunData, Sample, TraceNode
     from teachloop.reports.textdiff import DiffPiece
     from teachloop.tracing.spans import Span
 
-# Reading a run needs pyarrow and datasets (a second to import): loaded when a view runs, so the
-# rest of the command line stays quick.
-
-
-class _DefaultView(TyperGroup):
-    """``inspect RUN_DIR`` and ``inspect RUN_DIR --json`` mean ``inspect RUN_DIR rounds ...``."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # ctx: typer's vendored click Context
-        first = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
-        if first is not None:
-            rest = args[first + 1 :]
-            if not rest or (rest[0].startswith("-") and rest[0] not in ctx.help_option_names):
-                args = [*args[: first + 1], "rounds", *rest]
-        return super().parse_args(ctx, args)
-
-
-inspect_app = typer.Typer(
-    cls=_DefaultView,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    help="Look inside a run: accuracy by round, diagnoses and plans, samples, traces.",
-)
-
-out = Console(highlight=False)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
-RoundOption = Annotated[int | None, typer.Option("--round", "-r", help="round number")]
-
-
-def _run(ctx: typer.Context) -> RunData:
-    run: RunData = ctx.obj["run"]
-    return run
-
-
-def _emit(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
-
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
-
-
-@inspect_app.callback()
-def main(ctx: typer.Context, run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
-    """Look inside a run: RUN_DIR [rounds|plan|samples|trace] [--json]; rounds is the default view."""
-    from teachloop.reports.rundata import RunData
-
-    ctx.obj = {"run": RunData(run_dir)}
 
 
 # -- rounds -------------------------------------------------------------------------------------
@@ -123,13 +73,8 @@ def _metrics_table(rounds: list[RoundData], split: str) -> Table:
     return table
 
 
-@inspect_app.command()
-def rounds(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Per-skill dev and test accuracy by round, samples made and kept, seconds per round."""
-    run = _run(ctx)
-    if as_json:
-        _emit(rounds_json(run))
-        return
+def print_rounds(out: Console, run: RunData) -> None:
+    """Dev and test accuracy tables by round, then data and time by round, then the run's status."""
     data = run.rounds()
     if not any(r.evals for r in data):
         out.print(f"{run.root}: no round has been evaluated yet")
@@ -157,20 +102,6 @@ def rounds(ctx: typer.Context, as_json: JsonOption = False) -> None:
 # -- plan ---------------------------------------------------------------------------------------
 
 
-def _planned_round(run: RunData, round_: int | None) -> int:
-    planned = [r for r in run.round_numbers() if run.store.round(r).plan.is_file()]
-    if round_ is None:
-        if not planned:
-            raise ConfigError(
-                f"{run.root} has no plan yet (the first plan is made after round 0's evaluation)"
-            )
-        return planned[-1]
-    if round_ not in planned:
-        have = ", ".join(map(str, planned)) or "none"
-        raise ConfigError(f"round {round_} has no plan; rounds with a plan: {have}")
-    return round_
-
-
 def plan_json(run: RunData, round_: int) -> dict[str, Any]:
     before, this = run.round(round_ - 1), run.round(round_)
     return {
@@ -181,14 +112,8 @@ def plan_json(run: RunData, round_: int) -> dict[str, Any]:
     }
 
 
-@inspect_app.command()
-def plan(ctx: typer.Context, round_: RoundOption = None, as_json: JsonOption = False) -> None:
-    """The weakness report a round's data was planned from (the round before's dev results), and the plan."""
-    run = _run(ctx)
-    k = _planned_round(run, round_)
-    if as_json:
-        _emit(plan_json(run, k))
-        return
+def print_plan(out: Console, run: RunData, k: int) -> None:
+    """The weakness report after round ``k - 1`` (a failure example per skill), then round ``k``'s plan."""
     weakness, plan_ = run.round(k - 1).weakness, run.round(k).plan
     if weakness:
         table = Table(title=f"weakness report after round {k - 1}: {weakness.summary}", title_justify="left")
@@ -269,43 +194,15 @@ def _flags(s: Sample) -> str:
     return ",".join(flags) or ("ok" if s.verified else "-")
 
 
-@inspect_app.command()
-def samples(
-    ctx: typer.Context,
-    round_: RoundOption = None,
-    skill: Annotated[list[str], typer.Option("--skill", "-s", help="only this skill (repeatable)")] = [],  # noqa: B006
-    min_score: Annotated[float | None, typer.Option(help="only samples scored at least this")] = None,
-    max_score: Annotated[float | None, typer.Option(help="only samples scored at most this")] = None,
-    kept: Annotated[
-        bool | None, typer.Option("--kept/--dropped", help="only samples kept for training, or only dropped")
-    ] = None,
-    origin: Annotated[
-        str | None, typer.Option(help="only kept samples of this origin: new or replay")
-    ] = None,
-    source: Annotated[
-        str | None, typer.Option(help="only samples made by this source, e.g. environment")
-    ] = None,
-    revised: Annotated[
-        bool | None, typer.Option("--revised/--unrevised", help="only revised samples, or only unrevised")
-    ] = None,
-    limit: Annotated[int, typer.Option(help="show at most this many (0: all)")] = 50,
-    full: Annotated[bool, typer.Option(help="show whole texts instead of one clipped line each")] = False,
-    as_json: JsonOption = False,
+def samples_json(everything: list[Sample], chosen: list[Sample], shown: list[Sample]) -> dict[str, Any]:
+    return {"total": len(everything), "matched": len(chosen), "samples": [s.as_json() for s in shown]}
+
+
+def print_samples(
+    out: Console, everything: list[Sample], chosen: list[Sample], shown: list[Sample], full: bool
 ) -> None:
-    """Training candidates with their scores; revised ones as a diff against their original text."""
-    run = _run(ctx)
-    if round_ is not None and round_ not in run.round_numbers():
-        raise ConfigError(
-            f"{run.root} has no round {round_}; rounds: {', '.join(map(str, run.round_numbers()))}"
-        )
-    if origin is not None and origin not in ("new", "replay"):
-        raise ConfigError(f"--origin must be new or replay, not {origin!r}")
-    everything = run.all_samples([round_] if round_ is not None else None)
-    chosen = filter_samples(everything, skill, min_score, max_score, kept, origin, source, revised)
-    shown = chosen[:limit] if limit > 0 else chosen
-    if as_json:
-        _emit({"total": len(everything), "matched": len(chosen), "samples": [s.as_json() for s in shown]})
-        return
+    """``shown`` of the ``chosen`` samples as a table, texts clipped to a line unless ``full``; then
+    each revised one as a diff (when clipped) and how many more matched."""
     width = None if full else 60
     table = Table(title=f"samples: {len(chosen)} of {len(everything)} match", title_justify="left")
     for col in ("round", "skill", "score", "checks", "kept", "question", "answer"):
@@ -354,29 +251,15 @@ def _span_label(span: Span, origin: float) -> Text:
     return label
 
 
-@inspect_app.command()
-def trace(
-    ctx: typer.Context,
-    round_: Annotated[
-        int | None, typer.Option("--round", "-r", help="one round's spans (default: the whole run)")
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """The span tree (nodes, agents, LLM and tool calls) with durations, offsets and token counts."""
-    from teachloop.reports.rundata import trace_tree
+def trace_json(round_: int | None, roots: list[TraceNode], origin: float) -> dict[str, Any]:
+    return {"round": round_, "spans": [r.as_json(origin) for r in roots]}
 
-    run = _run(ctx)
-    spans = run.spans
-    if not spans:
-        raise ConfigError(f"{run.root} has no spans yet (traces.sqlite is missing or empty)")
-    roots = trace_tree(spans, round_)
-    if round_ is not None and not roots:
-        have = sorted({s.round for s in spans if s.round is not None})
-        raise ConfigError(f"no spans for round {round_}; rounds with spans: {', '.join(map(str, have))}")
+
+def print_trace(
+    out: Console, run: RunData, spans: list[Span], roots: list[TraceNode], round_: int | None
+) -> None:
+    """The span tree from ``roots`` (offsets from the run's first span), then span, time and error counts."""
     origin = min(s.start for s in spans)
-    if as_json:
-        _emit({"round": round_, "spans": [r.as_json(origin) for r in roots]})
-        return
     tree = Tree(f"trace of {run.root}" + (f", round {round_}" if round_ is not None else ""))
 
     def add(branch: Tree, node: TraceNode) -> None:
@@ -392,20 +275,3 @@ def trace(
     out.print(
         f"{sum(1 for r in roots for _ in r.walk())} spans, {total:.1f}s in top-level spans, {errors} errors"
     )
-
-
-# -- report -------------------------------------------------------------------------------------
-
-
-def report_command(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
-    output: Annotated[
-        Path | None, typer.Option("--out", "-o", help="where to write (default RUN_DIR/report.html)")
-    ] = None,
-) -> None:
-    """Write one self-contained HTML page about a run: accuracy charts, data, diffs, plans, trace."""
-    from teachloop.reports.report import write_report
-    from teachloop.reports.rundata import RunData
-
-    path = write_report(RunData(run_dir), output or run_dir / "report.html")
-    out.print(f"wrote {path}")

@@ -69,7 +69,7 @@ def tiny_run_args(model_cache: Path, run_dir: Path, rounds: int = 2) -> list[str
 def cli_in_process(*args: str) -> int:
     """Run ``teachloop args`` in this process through the CLI's own ``main`` (its error handling
     included); returns the exit code. Read stdout and stderr with pytest's ``capsys``."""
-    from teachloop.cli.main import main
+    from teachloop.cli.app import main
 
     saved = sys.argv
     sys.argv = ["teachloop", *args]

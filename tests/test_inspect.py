@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers import teachloop
-from teachloop.cli.main import app
+from teachloop.cli.app import app
 from teachloop.reports.textdiff import word_diff
 from teachloop.tracing.spans import read_spans
 from teachloop.tracing.store import RunStore

@@ -1,0 +1,218 @@
+"""How the command line's own results look on a terminal: live progress, the accuracy tables
+``run``, ``resume`` and ``status`` print, an environment's skills, mined criteria, training results.
+
+Command functions parse options, call the library and hand what came back to a function here, so
+the look of an output changes in one place and a command reads as what it does. The ``inspect``
+views are drawn by :mod:`teachloop.reports.inspector` the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from teachloop.criteria.agents import CriteriaReport
+    from teachloop.environments.base import Environment, Task
+    from teachloop.environments.registry import PluginInfo
+    from teachloop.evals.config import EvalConfig
+    from teachloop.loop.runner import RunStatus
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _pct_or_dash(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
+def _clip(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+# -- run, resume, status ------------------------------------------------------------------------
+
+
+def print_progress(console: Console, node: str, round_: int, phase: str, seconds: float | None) -> None:
+    """One line per node as it starts and as it ends."""
+    if phase == "start":
+        console.print(f"[dim]round {round_}[/dim]  {node:<9} …", highlight=False)
+    else:
+        console.print(
+            f"[dim]round {round_}[/dim]  {node:<9} [green]done[/green] in {seconds:.1f}s", highlight=False
+        )
+
+
+def accuracy_table(summary: dict[str, Any], split: str) -> Table:
+    """Per-skill accuracy of ``split`` by round, with counts, and the overall 95% interval."""
+    rounds = [r for r in summary["rounds"] if split in r]
+    table = Table(title=f"{split} accuracy by round ({summary['run_id']})")
+    table.add_column("skill")
+    for r in rounds:
+        table.add_column(f"round {r['round']}", justify="right")
+    skills = sorted({s for r in rounds for s in r[split]["skills"]})
+    for skill in skills:
+        cells = []
+        for r in rounds:
+            m = r[split]["skills"].get(skill)
+            cells.append(f"{pct(m['accuracy'])} ({m['solved']}/{m['n']})" if m else "-")
+        table.add_row(skill, *cells)
+    table.add_row(
+        "all (95% CI)",
+        *[
+            f"{pct(r[split]['accuracy'])} [{pct(r[split]['ci95'][0])}-{pct(r[split]['ci95'][1])}]"
+            for r in rounds
+        ],
+        style="bold",
+    )
+    return table
+
+
+def print_closing(console: Console, summary: dict[str, Any], run_dir: Path) -> None:
+    """What ``run`` and ``resume`` end with: test accuracy by round, then status, reason, time, where."""
+    if summary["rounds"]:
+        console.print(accuracy_table(summary, "test"))
+    status = summary["status"]
+    reason = f": {summary['stop_reason']}" if summary.get("stop_reason") else ""
+    console.print(f"{status}{reason} · {summary['total_seconds']:.0f}s · {run_dir}")
+
+
+def status_json(st: RunStatus) -> dict[str, Any]:
+    return {**st.summary, "next": list(st.next_nodes)}
+
+
+def print_json(console: Console, data: Any) -> None:
+    console.print_json(json.dumps(data))
+
+
+def print_status(console: Console, st: RunStatus) -> None:
+    """One run: test accuracy by round, then its status, what runs next and its time so far."""
+    if st.summary["rounds"]:
+        console.print(accuracy_table(st.summary, "test"))
+    where = f"next: {', '.join(st.next_nodes)}" if st.next_nodes else "finished"
+    console.print(f"{st.summary['status']} · {where} · {st.summary['total_seconds']:.0f}s")
+
+
+def print_runs(console: Console, statuses: Sequence[RunStatus]) -> None:
+    """Every run, one row each: status, rounds trained, test accuracy round by round, seconds."""
+    table = Table(title="runs")
+    for col in ("run", "status", "rounds", "test accuracy", "seconds"):
+        table.add_column(col)
+    for st in statuses:
+        tested = [r for r in st.summary["rounds"] if "test" in r]
+        acc = " → ".join(pct(r["test"]["accuracy"]) for r in tested) or "-"
+        table.add_row(
+            str(st.root),
+            st.summary["status"],
+            str(max(0, len(tested) - 1)),
+            acc,
+            f"{st.summary['total_seconds']:.0f}",
+        )
+    console.print(table)
+
+
+# -- envs ---------------------------------------------------------------------------------------
+
+
+def print_plugin(console: Console, info: PluginInfo) -> None:
+    """An installed environment: name, package and loader, then what it is or why it is broken."""
+    console.print(
+        f"{info.name}  ({info.package})  {info.loader}", highlight=False, markup=False, soft_wrap=True
+    )
+    about = f"BROKEN: {info.error}" if info.error else info.description
+    console.print(
+        f"    {about}", highlight=False, markup=False, soft_wrap=True, style="red" if info.error else None
+    )
+
+
+def print_environment(
+    console: Console,
+    env: Environment,
+    sizes: EvalConfig,
+    dev: Sequence[Task],
+    test: Sequence[Task],
+    generates: bool,
+) -> None:
+    """An environment's skills with their split sizes, whether it generates tasks, and a sample."""
+    table = Table(title=f"environment {env.name}")
+    table.add_column("skill", no_wrap=True)
+    for col in ("levels", "eval at", "dev", "test", "description"):
+        table.add_column(col)
+    for s in env.skills:
+        n_dev = sum(t.skill == s.name for t in dev)
+        n_test = sum(t.skill == s.name for t in test)
+        levels = f"{s.min_difficulty}-{s.max_difficulty}"
+        table.add_row(s.name, levels, str(s.eval_difficulty), str(n_dev), str(n_test), s.description)
+    console.print(table)
+    console.print(
+        f"splits at the default sizes ({sizes.dev_per_skill} dev, {sizes.test_per_skill} test per skill): "
+        f"{len(dev)} dev, {len(test)} test tasks",
+        highlight=False,
+    )
+    generator = "yes (the heuristic teacher can make data)" if generates else "no"
+    console.print(f"task generator: {generator}", highlight=False)
+    sample = dev[0]
+    console.print(f"sample task ({sample.skill}):", highlight=False)
+    for message in env.prompt(sample):
+        console.print(f"  [{message.role}] {_clip(message.content)}", highlight=False, markup=False)
+    console.print(f"  [gold answer] {_clip(sample.answer)}", highlight=False, markup=False)
+
+
+# -- criteria -----------------------------------------------------------------------------------
+
+
+def print_criteria_report(console: Console, report: CriteriaReport, file: Path) -> None:
+    """Each mined criterion with its accuracies, the combined and plain held-out agreement, what was
+    dropped, and where the report is."""
+    table = Table(
+        title=f"criteria mined on {report.mining_pairs} pairs, reported on {report.held_out_pairs} more"
+    )
+    for column in ("criterion", "status", "mining", "held out", "description"):
+        table.add_column(column)
+    for c in report.criteria:
+        table.add_row(
+            c.criterion.name,
+            c.status,
+            _pct_or_dash(c.accuracy),
+            _pct_or_dash(c.held_out_accuracy),
+            c.criterion.description,
+        )
+    console.print(table)
+    console.print(
+        f"held-out agreement with the people: combined criteria {_pct_or_dash(report.combined_held_out)}, "
+        f"plain 'which is better' prompt {_pct_or_dash(report.plain_held_out)}; dropped: "
+        f"{', '.join(d['criterion']['name'] for d in report.dropped) or 'none'}",
+        soft_wrap=True,
+    )
+    console.print(f"-> {file}", soft_wrap=True)
+
+
+def print_distilled(console: Console, result: dict[str, Any], out_dir: Path) -> None:
+    """How well a distilled reward model agrees with the criteria (and with people, when checked)."""
+    console.print(
+        f"reward model trained on {result['train_pairs']} criteria-labelled pairs: agrees with the criteria on "
+        f"{_pct_or_dash(result['held_out_accuracy'])} of {result['held_out_pairs']} held-out pairs"
+        + (
+            f", with the people on {_pct_or_dash(result['human_agreement'])} of {result['human_pairs']} pairs"
+            if result["human_pairs"]
+            else ""
+        )
+        + f" -> {out_dir}",
+        soft_wrap=True,
+    )
+
+
+# -- reviser ------------------------------------------------------------------------------------
+
+
+def print_reviser_trained(console: Console, metrics: dict[str, float], out_dir: Path) -> None:
+    console.print(
+        f"trained a reviser on {int(metrics['pairs'])} pairs (loss {metrics['train_loss']:.3f}) -> {out_dir}",
+        highlight=False,
+    )
