@@ -43,6 +43,7 @@ from teachloop.llm.cache import CachedReply, ResponseCache, request_key
 from teachloop.llm.config import LLMConfig, LLMRole
 from teachloop.llm.parsing import ReplyError, parse_reply, schema_hint
 from teachloop.llm.templates import render
+from teachloop.llm.usage import RoleUsage
 from teachloop.tracing.spans import SpanHandle, Tracer
 
 log = logging.getLogger(__name__)
@@ -89,25 +90,6 @@ class Structured(Generic[M]):
     raw: str
     repaired: bool = False
     error: str | None = None
-
-
-class RoleUsage(BaseModel):
-    """What one role spent. Tokens and cost count requests the server answered, not cache hits."""
-
-    requests: int = 0
-    cache_hits: int = 0
-    retries: int = 0
-    failures: int = 0
-    malformed: int = 0
-    repaired: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-
-    def add(self, other: RoleUsage) -> RoleUsage:
-        data = {k: getattr(self, k) + getattr(other, k) for k in type(self).model_fields}
-        data["cost_usd"] = round(data["cost_usd"], 6)
-        return RoleUsage(**data)
 
 
 class LLMError(Exception):

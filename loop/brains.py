@@ -25,6 +25,7 @@ from teachloop.environments.base import Task
 from teachloop.evals.metrics import ItemResult
 from teachloop.foundation.files import atomic_write_text
 from teachloop.llm.client import Teacher
+from teachloop.loop.state import LLMSpend
 
 if TYPE_CHECKING:
     from teachloop.loop.context import LoopContext
@@ -46,8 +47,7 @@ def usage_update(ctx: LoopContext, round_: int, node: str) -> dict[str, Any]:
     usage = ctx.teacher.take_usage()
     if not usage:
         return {}
-    roles = {role: u.model_dump() for role, u in sorted(usage.items())}
-    return {"llm_usage": [{"round": round_, "node": node, "roles": roles}]}
+    return {"llm_usage": [LLMSpend(round=round_, node=node, roles=dict(sorted(usage.items())))]}
 
 
 def llm_diagnosis(ctx: LoopContext, report: WeaknessReport, failures: list[ItemResult]) -> WeaknessReport:

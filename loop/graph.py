@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -24,7 +25,7 @@ from teachloop.loop.nodes.evaluate import evaluate, setup
 from teachloop.loop.nodes.teach import diagnose_node, generate_node, plan_node, revise_node
 from teachloop.loop.nodes.train import needs_rollouts, rollout_node, train_node
 from teachloop.loop.nodes.wrap import as_graph_node
-from teachloop.loop.state import LoopState
+from teachloop.loop.state import CHECKPOINT_TYPES, LoopState
 
 _PIPELINE = [
     ("diagnose", diagnose_node),
@@ -71,6 +72,7 @@ def compiled_graph(
 ) -> Iterator[CompiledStateGraph[LoopState, LoopContext, LoopState, LoopState]]:
     conn = sqlite3.connect(state_db, check_same_thread=False)
     try:
-        yield build_graph().compile(checkpointer=SqliteSaver(conn))
+        saver = SqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=CHECKPOINT_TYPES))
+        yield build_graph().compile(checkpointer=saver)
     finally:
         conn.close()

@@ -25,6 +25,7 @@ from teachloop.foundation.errors import ConfigError, ResourceError, RunDirError
 from teachloop.foundation.faults import is_disk_full
 from teachloop.loop.config import RunConfig, build_config, load_config_file
 from teachloop.loop.preflight import check_run
+from teachloop.loop.state import typed, untyped_channels
 from teachloop.loop.summary import build_summary, write_summary
 from teachloop.tracing.spans import SpanSink, Tracer
 from teachloop.tracing.store import RunStore
@@ -210,6 +211,8 @@ def teacher_client(config: RunConfig, root: Path, tracer: Tracer) -> Iterator[Te
 
 
 def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, Any]:
+    from langgraph.types import Overwrite
+
     from teachloop.loop.context import LoopContext
     from teachloop.loop.graph import compiled_graph
 
@@ -235,6 +238,10 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             configurable=THREAD["configurable"], recursion_limit=16 + 12 * (config.rounds + 1)
         )
         snapshot = graph.get_state(run_config)
+        if old := untyped_channels(snapshot.values):  # checkpointed by an earlier teachloop
+            typed_values = typed(snapshot.values)
+            graph.update_state(run_config, {c: Overwrite(typed_values[c]) for c in old})  # type: ignore[literal-required]
+            snapshot = graph.get_state(run_config)
         values: dict[str, Any] = dict(snapshot.values)
         if values and not snapshot.next:
             return write_summary(store, values, config)  # type: ignore[arg-type]
@@ -268,7 +275,7 @@ def status(run_dir: Path) -> RunStatus:
 
         with compiled_graph(store.state_db) as graph:
             snapshot = graph.get_state(THREAD)
-            values, next_nodes = dict(snapshot.values), tuple(snapshot.next)
+            values, next_nodes = dict(typed(snapshot.values)), tuple(snapshot.next)
     if not values:
         next_nodes = ("setup",)
     return RunStatus(root=run_dir, summary=build_summary(values, config, run_dir.name), next_nodes=next_nodes)  # type: ignore[arg-type]

@@ -32,25 +32,24 @@ def _split_entry(summary: EvalSummary) -> dict[str, Any]:
 
 def build_summary(state: LoopState, config: RunConfig, run_id: str) -> dict[str, Any]:
     rounds: dict[int, dict[str, Any]] = defaultdict(lambda: {"seconds": {}})
-    for e in state.get("evals", []):
-        summary = EvalSummary.model_validate(e)
+    for summary in state.get("evals", []):
         rounds[summary.round]["round"] = summary.round
         rounds[summary.round][summary.split] = _split_entry(summary)
     for counts in state.get("samples", []):
-        entry = rounds[counts["round"]]
-        entry["round"] = counts["round"]
-        entry["samples"] = {k: v for k, v in counts.items() if k != "round"}
+        entry = rounds[counts.round]
+        entry["round"] = counts.round
+        entry["samples"] = counts.model_dump(exclude={"round"})
     totals: dict[str, dict[str, float]] = {}
     for spent in state.get("llm_usage", []):
-        entry = rounds[spent["round"]]
-        entry["round"] = spent["round"]
-        for role, usage in spent["roles"].items():
-            _add_usage(entry.setdefault("llm", {}).setdefault(role, {}), usage)
-            _add_usage(totals.setdefault(role, {}), usage)
+        entry = rounds[spent.round]
+        entry["round"] = spent.round
+        for role, usage in spent.roles.items():
+            _add_usage(entry.setdefault("llm", {}).setdefault(role, {}), usage.model_dump())
+            _add_usage(totals.setdefault(role, {}), usage.model_dump())
     for t in state.get("timings", []):
-        entry = rounds[t["round"]]
-        entry["round"] = t["round"]
-        entry["seconds"][t["node"]] = entry["seconds"].get(t["node"], 0.0) + t["seconds"]
+        entry = rounds[t.round]
+        entry["round"] = t.round
+        entry["seconds"][t.node] = entry["seconds"].get(t.node, 0.0) + t.seconds
     stop = state.get("stop_reason")
     return {
         "run_id": run_id,
@@ -59,7 +58,7 @@ def build_summary(state: LoopState, config: RunConfig, run_id: str) -> dict[str,
         "policy": config.policy,
         "status": "complete" if stop else "incomplete",
         "stop_reason": stop,
-        "total_seconds": round(sum(t["seconds"] for t in state.get("timings", [])), 3),
+        "total_seconds": round(sum(t.seconds for t in state.get("timings", [])), 3),
         "rounds": [rounds[k] for k in sorted(rounds)],
         "llm_usage": totals,
     }

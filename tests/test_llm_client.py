@@ -19,9 +19,10 @@ from pydantic import BaseModel
 from teachloop.foundation.errors import ConfigError
 from teachloop.foundation.types import Message
 from teachloop.llm.cache import CachedReply, ResponseCache, request_key
-from teachloop.llm.client import ChatRequest, RoleUsage, Teacher, is_transient, read_keys, resolve_endpoints
+from teachloop.llm.client import ChatRequest, Teacher, is_transient, read_keys, resolve_endpoints
 from teachloop.llm.config import LLMConfig
 from teachloop.llm.parsing import ReplyError, json_values, parse_reply
+from teachloop.llm.usage import RoleUsage
 from teachloop.tracing.spans import Tracer, read_spans
 
 FAKE_KEY = "sk-planted-0123456789abcdefTEST"

@@ -4,6 +4,7 @@ the splits kept apart from the training data, and the status view."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -81,3 +82,36 @@ def test_status_and_resume_of_a_finished_run(finished_run: Path, model_cache: Pa
     assert again.returncode == 0, again.stderr
     assert "train" not in again.stderr  # nothing re-ran
     assert json.loads((finished_run / "summary.json").read_text()) == json.loads(before)
+
+
+def test_a_run_checkpointed_with_untyped_state_still_loads(
+    finished_run: Path, model_cache: Path, tmp_path: Path
+) -> None:
+    """Runs written before the state was typed hold plain dicts in their checkpoint: status reads
+    them, and resume rewrites them as models without re-running a node."""
+    from langgraph.types import Overwrite
+
+    from teachloop.loop.graph import compiled_graph
+    from teachloop.loop.runner import THREAD
+    from teachloop.loop.state import CHANNELS, untyped_channels
+
+    run = tmp_path / "old"
+    shutil.copytree(finished_run, run)
+    with compiled_graph(run / "state.sqlite") as graph:
+        values = graph.get_state(THREAD).values
+        old = {
+            c: Overwrite([m.model_dump(mode="json") for m in values[c]]) for c in CHANNELS if values.get(c)
+        }
+        graph.update_state(THREAD, old, as_node="evaluate")
+        assert set(untyped_channels(graph.get_state(THREAD).values)) == set(old)
+    before = json.loads((run / "summary.json").read_text())
+
+    status = teachloop("status", str(run), "--json", cwd=tmp_path, model_cache=model_cache)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["rounds"] == before["rounds"]
+    again = teachloop("resume", str(run), cwd=tmp_path, model_cache=model_cache)
+    assert again.returncode == 0, again.stderr
+    assert "train" not in again.stderr
+    assert json.loads((run / "summary.json").read_text())["rounds"] == before["rounds"]
+    with compiled_graph(run / "state.sqlite") as graph:
+        assert untyped_channels(graph.get_state(THREAD).values) == []

@@ -1,10 +1,10 @@
-from typing import Any
-
+from teachloop.evals.metrics import EvalSummary
 from teachloop.loop.config import build_config
 from teachloop.loop.nodes.evaluate import stop_reason
+from teachloop.loop.state import LoopState, SampleCounts
 
 
-def _state(round_: int, dev_accuracies: list[float], selected: int = 0) -> dict[str, Any]:
+def _state(round_: int, dev_accuracies: list[float], selected: int = 0) -> LoopState:
     evals = []
     for r, acc in enumerate(dev_accuracies):
         metrics = {
@@ -16,8 +16,13 @@ def _state(round_: int, dev_accuracies: list[float], selected: int = 0) -> dict[
             "ci_high": 1.0,
             "mean_reward": acc,
         }
-        evals.append({"round": r, "split": "dev", "overall": metrics, "skills": {}})
-    return {"round": round_, "evals": evals, "samples": [{"round": 1, "selected": selected}]}
+        evals.append(
+            EvalSummary.model_validate({"round": r, "split": "dev", "overall": metrics, "skills": {}})
+        )
+    counts = SampleCounts(
+        round=1, planned=selected, generated=selected, usable=selected, selected=selected, replayed=0
+    )
+    return {"round": round_, "evals": evals, "samples": [counts]}
 
 
 def test_stops_after_the_configured_rounds() -> None:

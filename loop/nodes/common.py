@@ -29,7 +29,7 @@ def eval_questions(ctx: LoopContext) -> set[str]:
 
 
 def current_plan(state: LoopState) -> Plan:
-    return Plan.model_validate(state["plans"][-1])
+    return state["plans"][-1]
 
 
 @contextmanager

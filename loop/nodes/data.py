@@ -20,7 +20,7 @@ from teachloop.loop.nodes.common import (
     selected_before,
     trained_questions,
 )
-from teachloop.loop.state import LoopState
+from teachloop.loop.state import LoopState, SampleCounts
 from teachloop.training.generation import TokenUsage
 from teachloop.training.rollouts import (
     pass_rates,
@@ -131,12 +131,12 @@ def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
         }
     ctx.store.write_models(ctx.store.round(plan.round).selected, chosen)
     ctx.store.write_rows(ctx.store.round(plan.round).rows("sft"), sft_rows(ctx.env, chosen))
-    counts = {
-        "round": plan.round,
-        "planned": plan.total,
-        "generated": len(scored),
-        "usable": sum(s.usable for s in scored),
-        "selected": len(chosen),
-        "replayed": sum(s.origin == "replay" for s in chosen),
-    }
+    counts = SampleCounts(
+        round=plan.round,
+        planned=plan.total,
+        generated=len(scored),
+        usable=sum(s.usable for s in scored),
+        selected=len(chosen),
+        replayed=sum(s.origin == "replay" for s in chosen),
+    )
     return {"samples": [counts]}

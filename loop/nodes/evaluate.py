@@ -7,7 +7,7 @@ from typing import Any
 
 from teachloop.environments.base import Split
 from teachloop.evals.evaluate import evaluate_student
-from teachloop.evals.metrics import EvalSummary, ItemResult, summarize
+from teachloop.evals.metrics import ItemResult, summarize
 from teachloop.foundation.types import SPLITS
 from teachloop.loop import brains
 from teachloop.loop.config import RunConfig
@@ -55,15 +55,14 @@ def evaluate(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
         ctx.store.write_models(ctx.store.round(round_).eval(split), part)
         summaries.append(summarize(round_, split, part))
     ctx.store.write_json(ctx.store.round(round_).metrics, {s.split: s.model_dump() for s in summaries})
-    evals = [s.model_dump() for s in summaries]
-    elapsed = sum(t["seconds"] for t in state.get("timings", []))
-    reason = stop_reason({**state, "evals": state.get("evals", []) + evals}, ctx.config, elapsed)
-    return {"evals": evals, "stop_reason": reason}
+    elapsed = sum(t.seconds for t in state.get("timings", []))
+    reason = stop_reason({**state, "evals": state.get("evals", []) + summaries}, ctx.config, elapsed)
+    return {"evals": summaries, "stop_reason": reason}
 
 
-def stop_reason(state: dict[str, Any], config: RunConfig, elapsed: float) -> str | None:
+def stop_reason(state: LoopState, config: RunConfig, elapsed: float) -> str | None:
     """Why the loop should stop after the latest evaluation, or None to go on."""
-    dev = [EvalSummary.model_validate(e) for e in state.get("evals", []) if e["split"] == "dev"]
+    dev = [e for e in state.get("evals", []) if e.split == "dev"]
     if state["round"] >= config.rounds:
         return f"completed {config.rounds} round(s)"
     stop = config.stop
@@ -75,7 +74,7 @@ def stop_reason(state: dict[str, Any], config: RunConfig, elapsed: float) -> str
             return f"no dev gain for {stop.patience} round(s)"
     if stop.max_minutes is not None and elapsed >= stop.max_minutes * 60:
         return f"time budget of {stop.max_minutes:g} min spent"
-    trained = sum(s["selected"] for s in state.get("samples", []))
+    trained = sum(s.selected for s in state.get("samples", []))
     if stop.max_samples is not None and trained >= stop.max_samples:
         return f"data budget of {stop.max_samples} samples spent"
     return None

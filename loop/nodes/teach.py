@@ -8,10 +8,10 @@ from typing import Any
 from teachloop.agents.diagnoser import WeaknessReport, diagnose
 from teachloop.agents.engine import generate_for_plan
 from teachloop.agents.feedback import feedback_view, skill_tree
-from teachloop.agents.planner import Plan, plan_round
+from teachloop.agents.planner import plan_round
 from teachloop.agents.recipe import assign_trainers
 from teachloop.environments.base import Task, TaskGenerator, normalize_question
-from teachloop.evals.metrics import EvalSummary, ItemResult
+from teachloop.evals.metrics import ItemResult
 from teachloop.loop import brains
 from teachloop.loop.context import LoopContext
 from teachloop.loop.nodes.common import (
@@ -24,7 +24,7 @@ from teachloop.loop.state import LoopState
 
 def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
-    dev = {e["round"]: EvalSummary.model_validate(e) for e in state["evals"] if e["split"] == "dev"}
+    dev = {e.round: e for e in state["evals"] if e.split == "dev"}
     results = ctx.store.read_models(ctx.store.round(round_).eval("dev"), ItemResult)
     level = ctx.config.teacher.feedback
     tree = skill_tree(ctx.env) if level == "skill_tree" else None
@@ -55,7 +55,7 @@ def plan_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
     report = ctx.store.read_json(ctx.store.round(round_).weakness, WeaknessReport)
     teacher = ctx.config.teacher
-    previous = Plan.model_validate(state["plans"][-1]) if state.get("plans") else None
+    previous = state["plans"][-1] if state.get("plans") else None
     if ctx.config.uses_llm("planner"):
         plan = brains.llm_planning(ctx, report, previous)
     else:
@@ -77,7 +77,7 @@ def plan_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     train = ctx.config.train  # which trainer each skill gets, and why, goes into plan.json
     plan = assign_trainers(plan, report, previous, train.trainer, train.stall_threshold)
     ctx.store.write_json(ctx.store.round(plan.round).plan, plan)
-    return {"plans": [plan.model_dump()], **brains.usage_update(ctx, plan.round, "plan")}
+    return {"plans": [plan], **brains.usage_update(ctx, plan.round, "plan")}
 
 
 def generate_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from langgraph.runtime import Runtime
 
 from teachloop.loop.context import LoopContext
-from teachloop.loop.state import LoopState
+from teachloop.loop.state import LoopState, NodeTiming
 
 NodeFn = Callable[[LoopState, LoopContext], dict[str, Any]]
 #: Nodes that work on the next round's data; the others work on the current round.
@@ -33,7 +33,7 @@ def as_graph_node(name: str, fn: NodeFn) -> GraphNode:
             update = fn(state, ctx)
             sp.outputs = update
         seconds = time.perf_counter() - start
-        update["timings"] = [{"round": round_, "node": name, "seconds": round(seconds, 3)}]
+        update["timings"] = [NodeTiming(round=round_, node=name, seconds=round(seconds, 3))]
         if ctx.progress:
             ctx.progress(name, round_, "end", seconds)
         return update
