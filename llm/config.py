@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from teachloop.foundation.settings import Settings
 
@@ -13,6 +14,18 @@ from teachloop.foundation.settings import Settings
 LLMRole = Literal[
     "diagnoser", "planner", "synthesizer", "reviser", "criteria_manager", "criteria_worker", "judge"
 ]
+
+
+def no_credentials(url: str | None) -> str | None:
+    """Refuse a base URL that carries ``user:password@``: the config is saved with the run as
+    config.yaml (what ``resume`` reads), so a credential in it would be written to disk. Scrubbing
+    it instead would make the saved config a different, failing endpoint on resume."""
+    if url is not None and urlsplit(url).netloc.rpartition("@")[1]:
+        raise ValueError(
+            "a base URL may not carry user:password@ (the config is saved in the run directory): "
+            "put the key in the environment variable named by api_key_env, sent as a Bearer token"
+        )
+    return url
 
 
 class EndpointConfig(Settings):
@@ -23,6 +36,8 @@ class EndpointConfig(Settings):
     )
     model: str | None = Field(None, description="model name the endpoint serves")
     api_key_env: str | None = Field(None, description="environment variable holding the API key")
+
+    _base_url_has_no_credentials = field_validator("base_url")(no_credentials)
 
 
 class LLMConfig(Settings):
@@ -53,3 +68,5 @@ class LLMConfig(Settings):
     cache_path: Path | None = Field(None, description="a shared response cache file; default: in the run dir")
     prompt_price: float = Field(0.0, ge=0, description="USD per million prompt tokens, for cost accounting")
     completion_price: float = Field(0.0, ge=0, description="USD per million completion tokens")
+
+    _base_url_has_no_credentials = field_validator("base_url")(no_credentials)

@@ -23,6 +23,7 @@ from teachloop.environments.base import Environment
 from teachloop.environments.registry import load_environment
 from teachloop.foundation.errors import ConfigError, ResourceError, RunDirError
 from teachloop.foundation.faults import is_disk_full
+from teachloop.foundation.redact import secret_paths
 from teachloop.loop.config import RunConfig, build_config, load_config_file
 from teachloop.loop.preflight import check_run
 from teachloop.loop.state import typed, untyped_channels
@@ -57,6 +58,7 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
     """Validate everything a new run needs; writes nothing into the run directory."""
     root = (run_dir or default_run_dir(config)).expanduser()
     RunStore.check_creatable(root)
+    check_no_secrets(config)
     check_teacher(config)
     check_criteria(config)
     env = load_environment(config.env, config.env_options)
@@ -87,6 +89,17 @@ def _disk_full_hint(store: RunStore) -> Iterator[None]:
         raise ResourceError(
             f"disk full while writing {store.root} ({type(err).__name__}); free some space, then {then}"
         ) from err
+
+
+def check_no_secrets(config: RunConfig) -> None:
+    """Refuse a config with a secret in it before it is saved as config.yaml: that file is the
+    run's resumable config, kept beside its artifacts, so keys belong in environment variables."""
+    found = secret_paths(config.model_dump(mode="json"))
+    if found:
+        raise ConfigError(
+            f"config value {found[0]} looks like a secret, and the config is saved in the run directory: "
+            "pass API keys through environment variables (teacher.llm.api_key_env), not the config"
+        )
 
 
 def check_criteria(config: RunConfig) -> None:

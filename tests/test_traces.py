@@ -7,12 +7,17 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
+import yaml
 
-from helpers import teachloop, tiny_run_args
-from teachloop.foundation.redact import REDACTED, redact, redact_text
+from helpers import cli_in_process, teachloop, tiny_run_args
+from teachloop.foundation.errors import ConfigError
+from teachloop.foundation.redact import REDACTED, redact, redact_text, secret_paths
+from teachloop.loop.config import RunConfig, build_config
+from teachloop.reports.report import render_report
+from teachloop.reports.rundata import RunData
 from teachloop.tracing.spans import MAX_FIELD_CHARS, MAX_ITEMS, MAX_STRING_CHARS, Span, Tracer, read_spans
 
 SECRETS = [
@@ -68,6 +73,38 @@ def test_values_of_secret_named_keys_are_redacted_but_counts_are_not() -> None:
     assert out["question"] == "what is 2 + 2?"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://user:password@host/v1", f"https://{REDACTED}@host/v1"),
+        (
+            "GET http://bob:p@ss@example.com:8080/x?to=a@b.c failed",
+            f"GET http://{REDACTED}@example.com:8080/x?to=a@b.c failed",
+        ),
+        ("clone https://ghtoken123@github.com/o/r", f"clone https://{REDACTED}@github.com/o/r"),
+        ("http://127.0.0.1:8000/v1?mail=a@b.c", "http://127.0.0.1:8000/v1?mail=a@b.c"),
+        ("write to a@b.com", "write to a@b.com"),
+    ],
+)
+def test_credentials_in_urls_are_redacted(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+def test_lists_and_mappings_under_secret_keys_are_redacted_whole() -> None:
+    data = {
+        "api_keys": ["abc123", "def456"],
+        "credentials": {"user": "bob", "password": "hunter2"},
+        "tokens": {"prompt": 120, "completion": 7},  # counts, not secrets
+        "secrets": [],
+        "nested": [{"access_token": ["t1"]}],
+    }
+    out = redact(data)
+    assert out["api_keys"] == out["credentials"] == REDACTED
+    assert out["nested"] == [{"access_token": REDACTED}]
+    assert out["tokens"] == {"prompt": 120, "completion": 7} and out["secrets"] == []
+    assert secret_paths(data) == ["api_keys", "credentials", "nested[0].access_token"]
+
+
 def test_no_secret_reaches_the_trace_file(tmp_path: Path) -> None:
     """Inputs, outputs, attributes and errors are all redacted before they are written."""
     db = tmp_path / "traces.sqlite"
@@ -77,18 +114,21 @@ def test_no_secret_reaches_the_trace_file(tmp_path: Path) -> None:
             "teacher.chat",
             round=1,
             inputs={"messages": [{"role": "user", "content": f"my key is {SECRETS[0]}"}], "api_key": "plain"},
-            base_url="http://localhost:8000/v1",
+            base_url="https://proxyuser:hunter2pass@proxy.example.com/v1",
             headers={"Authorization": f"Bearer {SECRETS[2]}"},
+            api_keys=["plainkey-one", "plainkey-two"],
         ) as sp:
             sp.outputs = {"text": f"echo {SECRETS[1]}", "token": "tok-plain"}
         with pytest.raises(RuntimeError), tracer.span("tool", "fails"):
             raise RuntimeError(f"401 for https://api.example.com/?api_key={SECRETS[3]}")
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("traces.sqlite*"))
-    for secret in [*SECRETS[:4], "plain", "tok-plain"]:
+    for secret in [*SECRETS[:4], "plain", "tok-plain", "hunter2pass", "proxyuser", "plainkey-"]:
         assert secret.encode() not in raw, secret
     spans = {s.name: s for s in read_spans(db)}
     assert spans["teacher.chat"].decoded("inputs")["api_key"] == REDACTED
-    assert spans["teacher.chat"].decoded("attrs")["base_url"] == "http://localhost:8000/v1"
+    attrs = spans["teacher.chat"].decoded("attrs")
+    assert attrs["base_url"] == f"https://{REDACTED}@proxy.example.com/v1"  # host and path stay readable
+    assert attrs["api_keys"] == REDACTED
     assert spans["fails"].status == "error" and REDACTED in (spans["fails"].error or "")
 
 
@@ -281,3 +321,60 @@ def test_a_run_configured_for_otlp_exports_its_spans(
     stored = [s.name for s in read_spans(run_dir / "traces.sqlite")]
     assert sorted(names) == sorted(stored)
     assert {"loop", "setup", "evaluate", "student.generate"} <= set(names)
+
+
+@pytest.mark.parametrize("where", ["teacher.llm.base_url", "teacher.llm.endpoints.judge.base_url"])
+def test_a_base_url_with_credentials_is_refused_not_saved(where: str) -> None:
+    """config.yaml is the run's resumable config: a password in it would be on disk, and a scrubbed
+    one would resume against a different endpoint, so such a URL is refused up front."""
+    data: dict[str, Any] = {}
+    node = data
+    *parents, leaf = where.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = "https://proxyuser:hunter2pass@proxy.example.com/v1"
+    with pytest.raises(ConfigError, match="api_key_env") as err:
+        build_config(data)
+    assert where in str(err.value) and "hunter2pass" not in str(err.value)
+    node[leaf] = "https://proxy.example.com/v1"
+    build_config(data)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "teacher.llm.base_url=http://proxyuser:hunter2pass@127.0.0.1:9/v1",
+        "env_options.api_key=hunter2pass",
+        "env_options.note=use sk-proj-hunter2passhunter2pass",
+    ],
+)
+def test_a_run_with_a_secret_in_its_config_writes_nothing(
+    setting: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    code = cli_in_process(
+        "run", "--student", "tiny-random-llama", "--run-dir", str(run_dir), "--set", setting
+    )
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert not run_dir.exists()
+    assert "hunter2pass" not in err and setting.split("=")[0] in err
+
+
+def test_the_reports_config_section_carries_no_secret(tmp_path: Path) -> None:
+    """A config.yaml edited by hand (or written by an older teachloop) with secrets in it: the
+    report shows the config with each of them redacted."""
+    run = tmp_path / "edited"
+    run.mkdir()
+    config = yaml.safe_load(RunConfig().to_yaml())
+    config["teacher"]["llm"]["base_url"] = "https://proxyuser:hunter2pass@proxy.example.com/v1"
+    config["env_options"] = {
+        "api_keys": ["plainkey-one"],
+        "note": f"key {SECRETS[0]}",
+        "password": "pw-plain",
+    }
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    page = render_report(RunData(run))
+    for secret in ["hunter2pass", "proxyuser", "plainkey-one", SECRETS[0], "pw-plain"]:
+        assert secret not in page, secret
+    assert "proxy.example.com/v1" in page and page.count(REDACTED) >= 4

@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from teachloop.foundation.redact import REDACTED, is_secret_key, redact_text
+from teachloop.foundation.redact import REDACTED, is_secret_item, redact_text
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,7 @@ def _shrink(value: Any, chars: int = MAX_STRING_CHARS, items: int = MAX_ITEMS, d
     if isinstance(value, Mapping):
         pairs = list(value.items())
         out = {
-            str(k): REDACTED
-            if isinstance(v, str) and v and is_secret_key(str(k))
-            else _shrink(v, chars, items, depth + 1)
+            str(k): REDACTED if is_secret_item(k, v) else _shrink(v, chars, items, depth + 1)
             for k, v in pairs[:MAX_KEYS]
         }
         if len(pairs) > MAX_KEYS:
