@@ -63,6 +63,9 @@ END_PHRASES = ["Any other questions?", "Is there anything else I can help with?"
 POSTSCRIPTS = ["Thanks for asking.", "I hope this helps.", "Ask me if you want more."]
 PLACEHOLDERS = ["[name]", "[city]", "[date]"]
 SYSTEM_PROMPT = "Follow every instruction in the request exactly."
+CONSTRAINED = "detectable_format:constrained_response"
+#: The options of ``constrained_response``, as IFEval words them.
+CONSTRAINED_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
 _SPLIT_PARITY = {"test": 0, "dev": 1}
 _MAX_TRIES_PER_ITEM = 30
 
@@ -356,8 +359,34 @@ def describe(instruction_id: str, kwargs: dict[str, Any]) -> str:
     return str(INSTRUCTION_DICT[instruction_id](instruction_id).build_description(**kwargs))
 
 
+def _letters(text: str) -> str:
+    """Text as letters and digits only, lowercase: what survives quoting, casing and JSON escaping."""
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+def echoed(task: Task, response: str) -> list[str]:
+    """The task's constraints whose own wording the response repeats (the prompt echoed back)."""
+    said = _letters(response)
+    return [
+        i
+        for i, kwargs in zip(task.metadata["instruction_id_list"], task.metadata["kwargs"], strict=True)
+        if len(wording := _letters(describe(i, kwargs))) >= 20 and wording in said
+    ]
+
+
+def _options_given(response: str) -> int:
+    """How many of ``constrained_response``'s options a response gives (IFEval accepts any that
+    contains one, so listing them all would pass)."""
+    return sum(option in response for option in CONSTRAINED_OPTIONS)
+
+
 def check(task: Task, response: str) -> list[tuple[str, bool]]:
-    """Each of the task's constraints with whether ``response`` follows it (strict)."""
+    """Each of the task's constraints with whether ``response`` follows it (strict).
+
+    Stricter than IFEval in two ways that keep hedging from paying: a response that repeats the
+    wording of any of the task's constraints follows none of them (echoing the prompt puts its
+    keywords, phrases and options in the response for free), and ``constrained_response`` needs
+    exactly one of its options."""
     results, _ = evaluate_instructions(
         response=response,
         instruction_id_list=task.metadata["instruction_id_list"],
@@ -366,6 +395,10 @@ def check(task: Task, response: str) -> list[tuple[str, bool]]:
         instruction_registry=INSTRUCTION_DICT,
     )
     followed = {r.instruction_id: r.strict_pass for r in results}
+    if echoed(task, response):
+        return [(i, False) for i in task.metadata["instruction_id_list"]]
+    if _options_given(response) > 1:
+        followed[CONSTRAINED] = False
     return [(i, followed.get(i, False)) for i in task.metadata["instruction_id_list"]]
 
 
@@ -457,6 +490,8 @@ class IFEvalEnvironment:
         followed = sum(ok for _, ok in results)
         missed = [i for i, ok in results if not ok]
         feedback = "followed every instruction" if not missed else f"did not follow: {', '.join(missed)}"
+        if echoed(task, completion):
+            feedback = "repeats the instructions instead of following them: " + ", ".join(missed)
         return Score(reward=followed / len(results), feedback=feedback)
 
     def generate(self, skill: str, n: int, difficulty: int, seed: int) -> list[Task]:

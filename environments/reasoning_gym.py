@@ -62,6 +62,13 @@ def _curriculum_levels(task: str) -> list[dict[str, Any]]:
         level += 1
 
 
+def contains_gold(answer: str, gold: str) -> bool:
+    """Whether ``answer`` holds the gold answer among other text (commas ignored, as reasoning-gym's
+    numeric scorers ignore them)."""
+    pairs = [(answer, gold), (answer.replace(",", ""), gold.replace(",", ""))]
+    return any(g.strip() and g in a and a.strip() != g.strip() for a, g in pairs)
+
+
 def _seed(*parts: object) -> int:
     return int(content_id(*parts), 16) % (2**31)
 
@@ -163,6 +170,14 @@ class ReasoningGymEnvironment:
             # reasoning-gym verifiers parse the answer themselves and raise on malformed ones.
             return Score(reward=0.0, feedback=f"unparseable answer {answer!r}", parsed_answer=answer)
         reward = min(1.0, max(0.0, reward))
+        if reward < 1.0 and contains_gold(answer, task.answer):
+            # reasoning-gym's default scorers give len(gold) / len(answer) to an answer that merely
+            # contains the gold one: a list of guesses or a flood would earn what a wrong answer does not
+            return Score(
+                reward=0.0,
+                feedback=f"expected {task.answer!r}, got {answer[:200]!r} (more than the answer)",
+                parsed_answer=answer,
+            )
         feedback = "correct" if reward >= 1.0 else f"expected {task.answer!r}, got {answer!r}"
         return Score(reward=reward, feedback=feedback, parsed_answer=answer)
 
