@@ -38,6 +38,7 @@ from teachloop.environments.base import (
 )
 from teachloop.foundation.types import Message
 from teachloop.llm.client import ChatRequest, LLMError, TeacherSession
+from teachloop.llm.quoting import without_data
 from teachloop.llm.templates import render
 
 TEACHER_CHECK = "teacher_check"
@@ -229,7 +230,9 @@ def solver_prompt(task: Task, skill: Skill) -> list[Message]:
 
 
 def final_answer(text: str) -> str:
-    """What follows the last "Final answer:" in a solver's reply (the whole reply if none)."""
+    """What follows the last "Final answer:" in a solver's reply (the whole reply if none); the
+    problem quoted back in the reply is not the solver's own word and is skipped."""
+    text = without_data(text)
     marks = list(_FINAL.finditer(text))
     return text[marks[-1].end() :].strip() if marks else text.strip()
 

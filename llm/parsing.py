@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from teachloop.llm.quoting import without_data
+
 M = TypeVar("M", bound=BaseModel)
 
 _DECODER = json.JSONDecoder()
@@ -55,8 +57,9 @@ def _describe(err: ValidationError) -> str:
 
 
 def parse_reply(text: str, schema: type[M]) -> M:
-    """The first JSON value in ``text`` that ``schema`` validates; ReplyError if there is none."""
-    values = json_values(text)
+    """The first JSON value in ``text`` that ``schema`` validates; ReplyError if there is none.
+    Data blocks the model quoted back (``llm/quoting.py``) are not its reply and are skipped."""
+    values = json_values(without_data(text))
     if not values:
         raise ReplyError("the reply contains no JSON object")
     first_error = ""

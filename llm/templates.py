@@ -3,7 +3,8 @@
 A template holds a ``system`` block (optional) and a ``user`` block, so a person reads a role's
 whole prompt in one file. Rendering uses ``StrictUndefined``: a variable the code forgot to pass
 is an error, not an empty string in a prompt. The ``json`` filter writes compact JSON without
-HTML escaping (Jinja's own ``tojson`` escapes ``<`` and ``&`` for web pages).
+HTML escaping (Jinja's own ``tojson`` escapes ``<`` and ``&`` for web pages); the ``quote`` filter
+shows data (samples, questions) to a judge as fenced JSON it cannot break out of (``llm/quoting.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import jinja2
 
 from teachloop.foundation.types import Message
+from teachloop.llm.quoting import quote
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -34,6 +36,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["json"] = _json
+    env.filters["quote"] = quote
     return env
 
 

@@ -22,6 +22,20 @@ import threading
 from typing import Any
 
 _ADDITION = re.compile(r"What is (\d+) \+ (\d+)\?")
+#: Data blocks as the judge prompts quote them (llm/quoting.py).
+_DATA = re.compile(
+    r'<data name="(?P<name>[^"]*)" id="(?P<id>[0-9a-f]+)">\n(?P<body>.*?)\n</data id="(?P=id)">', re.S
+)
+
+
+def _data(text: str) -> dict[str, Any]:
+    """The quoted data blocks of a prompt, by name."""
+    return {m["name"]: json.loads(m["body"]) for m in _DATA.finditer(text)}
+
+
+def _outside(text: str) -> str:
+    """The prompt without its data: what the judge is actually asked."""
+    return _DATA.sub("", text)
 
 
 def _sum(text: str) -> int | None:
@@ -56,9 +70,9 @@ class ScriptedTeacher:
         if "You compare training samples" in system:
             return self._compare(user)
         if "You check training samples" in system:
-            names = re.findall(r"^- (\w+): ", user, re.MULTILINE)
-            question = re.search(r"^Question: (.*)$", user, re.MULTILINE)
-            met = bool(question) and len(question.group(1)) % 2 == 0  # type: ignore[union-attr]
+            names = re.findall(r"^- (\w+): ", _outside(user), re.MULTILINE)
+            question = _data(user).get("Sample", {}).get("question")
+            met = question is not None and len(question) % 2 == 0
             return json.dumps({"met": dict.fromkeys(names, met)})
         return "unexpected prompt"
 
@@ -84,15 +98,16 @@ class ScriptedTeacher:
         return json.dumps(criterion("sum_checked", "Adding the numbers gives exactly the stated sum."))
 
     def _compare(self, user: str) -> str:
-        a, rest = user.split("Sample B")
-        b, ask = rest.split("Criterion") if "Criterion" in rest else (rest, "")
+        data = _data(user)
+        a, b = data["Sample A"], data["Sample B"]
+        rest = _outside(user)
+        ask = rest.split("Criterion", 1)[1] if "Criterion" in rest else ""
 
-        def answer(part: str) -> str:
-            found = re.search(r"^Answer: (.*)$", part, re.MULTILINE)
-            return found.group(1).strip() if found else ""
+        def answer(sample: dict[str, str]) -> str:
+            return sample["answer"].strip()
 
-        def right(part: str) -> bool:
-            return str(_sum(part)) == answer(part)
+        def right(sample: dict[str, str]) -> bool:
+            return str(_sum(sample["question"])) == answer(sample)
 
         if "first_is_better" in ask:
             better = "A"
@@ -159,11 +174,11 @@ class ScriptedTeacher:
         )
 
     def _judge(self, user: str) -> str:
-        a, b = user.split("Version B")
+        data = _data(user)
+        a, b = data["Version A"], data["Version B"]
 
-        def right(part: str) -> bool:
-            answer = re.search(r"^Answer: (.*)$", part, re.MULTILINE)
-            return answer is not None and str(_sum(part)) == answer.group(1).strip()
+        def right(sample: dict[str, str]) -> bool:
+            return str(_sum(sample["question"])) == sample["answer"].strip()
 
         better = "A" if right(a) and not right(b) else "B" if right(b) and not right(a) else "same"
         return json.dumps({"better": better, "confidence": 0.9, "reason": "checked the sums"})
