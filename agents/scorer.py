@@ -1,8 +1,12 @@
 """Score: check every candidate before it can be trained on.
 
 Each candidate gets flags a user can filter on in the run's ``scored.parquet``:
-- ``verified``: the gold answer passes the environment's own verifier (a generator bug or a bad
-  synthetic answer must never become training data);
+- ``verified``: the gold answer passes the environment's own verifier, the same gate that
+  ``environments/contract.py`` applies to a plug-in's gold answers at load time, here applied to
+  every task a plug-in's generator or the teacher made (a generator bug or a bad synthetic answer
+  must never become training data); a teacher-written task whose answer check failed
+  (``agents/synthesizer.py``, ``confirmed``) is not verified either, whatever the verifier says
+  (comparing an answer with itself proves nothing);
 - ``duplicate``: the question was already made this round or trained on in an earlier round;
 - ``contaminated``: the question is in the dev or test split (training on it would inflate every
   number the run reports).
@@ -20,6 +24,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
+from teachloop.agents.synthesizer import confirmed
 from teachloop.environments.base import Environment, Task, normalize_question
 
 
@@ -68,7 +73,7 @@ def score_candidates(
     out = []
     for task in candidates:
         key = normalize_question(task.question)
-        verified = env.score(task, task.answer).solved
+        verified = confirmed(task) and env.score(task, task.answer).solved
         duplicate = key in seen
         contaminated = key in eval_questions
         seen.add(key)
