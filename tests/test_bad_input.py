@@ -466,6 +466,19 @@ class _Fuzzed:
         return self.value if self.part == "score" else Score(reward=float(completion == task.answer))
 
 
+def _acceptable(part: str, value: Any) -> bool:
+    """Whether the contract must accept ``value`` as ``part`` of an otherwise valid plug-in."""
+    if part == "name":
+        return isinstance(value, str) and bool(value)
+    if part == "skills":
+        return isinstance(value, list) and len(value) == 1 and isinstance(value[0], Skill)
+    if part == "prompt":
+        return isinstance(value, list) and bool(value) and all(isinstance(m, Message) for m in value)
+    if part == "score":
+        return isinstance(value, Score) and value.solved  # the gold answer must pass its own scorer
+    return False  # tasks: the same list for dev and test shares a question, or is not a task list
+
+
 @FUZZ
 @given(part=st.sampled_from(["name", "skills", "tasks", "prompt", "score"]), value=wrong)
 def test_plugins_returning_wrong_types_are_named(part: str, value: Any) -> None:
@@ -476,9 +489,12 @@ def test_plugins_returning_wrong_types_are_named(part: str, value: Any) -> None:
         for task in wrapped.tasks("dev", 2, 0):
             wrapped.score(task, wrapped.prompt(task)[0].content)
         event("accepted")
+        accepted = True
     except PluginError as err:
         assert "plug-in 'fuzzed'" in str(err) and "\n" not in str(err)
         event(f"rejected: {str(err)[22:50]}")
+        accepted = False
+    assert accepted == _acceptable(part, value), (part, value)
 
 
 @pytest.mark.parametrize("name", ["state.sqlite", "traces.sqlite"])

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from teachloop.criteria.library import SEED_LIBRARY, seed_library
 from teachloop.criteria.pairs import EXAMPLE_PAIRS, PreferencePair, load_pairs, split_pairs
@@ -42,9 +43,25 @@ def test_seed_library_descriptions_are_short_sentences() -> None:
         assert "\n" not in text and len(text) <= 200, criterion.name
 
 
-def test_seed_library_file_is_the_shipped_one() -> None:
+def test_seed_library_file_is_the_shipped_one(tmp_path: Path) -> None:
     assert SEED_LIBRARY.name == "seed.yaml" and SEED_LIBRARY.is_file()
-    assert seed_library(SEED_LIBRARY) == seed_library()
+    shipped = yaml.safe_load(SEED_LIBRARY.read_text(encoding="utf-8"))["criteria"]
+    assert [(c.name, c.domain, c.description) for c in seed_library()] == [
+        (item["name"], item.get("domain", "general"), item["description"]) for item in shipped
+    ]
+    # The loader reads the file it is given, not the shipped one.
+    edited = tmp_path / "seed.yaml"
+    edited.write_text(
+        yaml.safe_dump(
+            {
+                "criteria": [
+                    *shipped[:2],
+                    {"name": "planted_one", "description": "A criterion planted by the test."},
+                ]
+            }
+        )
+    )
+    assert [c.name for c in seed_library(edited)] == [shipped[0]["name"], shipped[1]["name"], "planted_one"]
 
 
 # -- example pairs --------------------------------------------------------------------------------

@@ -8,10 +8,13 @@ import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from helpers import teachloop
-from teachloop.environments.base import normalize_question
+from teachloop.environments.base import Task, normalize_question
 from teachloop.environments.reasoning_gym import DEFAULT_SKILLS
+from teachloop.environments.registry import load_environment
+from teachloop.evals.metrics import wilson_interval
 from teachloop.tracing.spans import read_spans
 from teachloop.tracing.store import RunStore
 
@@ -35,7 +38,7 @@ def test_summary_reports_every_round(finished_run: Path) -> None:
     assert [r["round"] for r in summary["rounds"]] == [0, 1, 2]
     for r in summary["rounds"]:
         for split in ("dev", "test"):
-            assert 0 <= r[split]["accuracy"] <= 1 and r[split]["n"] == 15
+            assert r[split]["n"] == 15
             assert set(r[split]["skills"]) == {s.skill_name for s in DEFAULT_SKILLS}
             low, high = r[split]["ci95"]
             assert low <= r[split]["accuracy"] <= high
@@ -44,6 +47,39 @@ def test_summary_reports_every_round(finished_run: Path) -> None:
         assert r["samples"]["selected"] == 24
         assert r["samples"]["generated"] >= 24
         assert r["seconds"]["train"] > 0
+
+
+def test_summary_numbers_are_the_held_out_items_rescored(finished_run: Path) -> None:
+    """Each round evaluated every item of each held-out split, unchanged; each stored reward is
+    what the environment's own verifier gives the stored completion; and the summary's numbers
+    are counted from those items (here by hand, not by the loop's metrics code)."""
+    store = RunStore(finished_run)
+    env = load_environment("reasoning-basics")
+    summary = {r["round"]: r for r in json.loads((finished_run / "summary.json").read_text())["rounds"]}
+    for split in ("dev", "test"):
+        tasks = {
+            row["id"]: Task(**row) for row in store.read_rows(finished_run / "splits" / f"{split}.parquet")
+        }
+        for round_ in (0, 1, 2):
+            items = store.read_rows(store.round(round_).dir / f"eval_{split}.parquet")
+            assert sorted(i["task_id"] for i in items) == sorted(tasks)
+            for item in items:
+                task = tasks[item["task_id"]]
+                assert (item["question"], item["answer"], item["skill"]) == (
+                    task.question,
+                    task.answer,
+                    task.skill,
+                )
+                assert env.score(task, item["completion"]).reward == item["reward"], item
+            numbers = summary[round_][split]
+            solved = sum(i["reward"] >= 1 for i in items)
+            assert (numbers["n"], numbers["solved"]) == (len(items), solved)
+            assert numbers["accuracy"] == solved / len(items)
+            assert numbers["mean_reward"] == pytest.approx(sum(i["reward"] for i in items) / len(items))
+            assert numbers["ci95"] == pytest.approx(list(wilson_interval(solved, len(items))))
+            for skill, per in numbers["skills"].items():
+                mine = [i for i in items if i["skill"] == skill]
+                assert (per["n"], per["solved"]) == (len(mine), sum(i["reward"] >= 1 for i in mine))
 
 
 def test_training_data_never_overlaps_dev_or_test(finished_run: Path) -> None:
@@ -70,18 +106,19 @@ def test_traces_record_each_node_once(finished_run: Path) -> None:
     assert any(s.kind == "tool" and s.name == "trl.SFTTrainer" for s in spans)
 
 
-def test_status_and_resume_of_a_finished_run(finished_run: Path, model_cache: Path) -> None:
-    result = teachloop(
-        "status", str(finished_run), "--json", cwd=finished_run.parent, model_cache=model_cache
-    )
+def test_status_and_resume_of_a_finished_run(finished_run: Path, model_cache: Path, tmp_path: Path) -> None:
+    # A copy: about thirty other tests read the shared finished run, so this one must not write to it.
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    result = teachloop("status", str(run), "--json", cwd=tmp_path, model_cache=model_cache)
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert status["status"] == "complete" and status["next"] == []
-    before = (finished_run / "summary.json").read_text()
-    again = teachloop("resume", str(finished_run), cwd=finished_run.parent, model_cache=model_cache)
+    before = (run / "summary.json").read_text()
+    again = teachloop("resume", str(run), cwd=tmp_path, model_cache=model_cache)
     assert again.returncode == 0, again.stderr
     assert "train" not in again.stderr  # nothing re-ran
-    assert json.loads((finished_run / "summary.json").read_text()) == json.loads(before)
+    assert json.loads((run / "summary.json").read_text()) == json.loads(before)
 
 
 def test_a_run_checkpointed_with_untyped_state_still_loads(

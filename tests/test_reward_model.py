@@ -20,14 +20,15 @@ from teachloop.criteria.distill import (
 FAST = RewardSettings(learning_rate=1e-3, epochs=4, batch_size=8, max_length=64)
 
 
-def _pairs(n: int = 24) -> list[tuple[str, str]]:
-    """Chosen samples show their working and answer right; rejected ones give a bare wrong answer."""
+def _pairs(n: int = 24, start: int = 0) -> list[tuple[str, str]]:
+    """Chosen and rejected samples differ in one word of one token ("checked" / "guessed") and are
+    otherwise the same text: length cannot tell them apart, only what the scorer learned can."""
     pairs = []
-    for i in range(n):
+    for i in range(start, start + n):
         a, b = 3 + i % 7, 4 + i // 7
         question = f"What is {a} + {b}?"
-        chosen = sample_text(question, f"{a} + {b} = {a + b}", str(a + b))
-        rejected = sample_text(question, "", str(a + b + 1 + i % 3))
+        chosen = sample_text(question, f"checked {a} + {b} = {a + b}", str(a + b))
+        rejected = sample_text(question, f"guessed {a} + {b} = {a + b}", str(a + b))
         pairs.append((chosen, rejected))
     return pairs
 
@@ -37,8 +38,13 @@ def test_trained_scorer_prefers_chosen_and_reloads_identically(tiny_student: Pat
     out = tmp_path / "scorer"
     metrics = train_reward_model(pairs, tiny_student, out, FAST)
 
-    assert metrics["pairwise_accuracy"] > 0.75
     assert metrics["train_loss"] > 0
+    # Held-out pairs (questions it never saw) of equal length: the untrained scorer prefers the
+    # rejected word on every one (accuracy 0), so only training can pass this.
+    held_out = _pairs(16, start=24)
+    assert all(len(c) == len(r) for c, r in held_out)
+    assert pairwise_accuracy(RewardScorer.load(out), held_out) >= 0.9
+    assert pairwise_accuracy(RewardScorer.load(out), [(r, c) for c, r in held_out]) <= 0.1
     assert json.loads((out / METRICS_FILE).read_text()) == metrics
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scorer"]  # no temporary sibling left
 
