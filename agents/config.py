@@ -8,22 +8,40 @@ from pydantic import Field
 
 from teachloop.foundation.settings import Settings
 
-Policy = Literal["deficit", "uniform", "bandit", "llm"]
+#: How the heuristic planner splits the budget (agents/planner.py); also the LLM planner's fallback.
+Policy = Literal["deficit", "uniform", "bandit"]
 #: Who does an agent role's thinking: offline rules, or an LLM behind an OpenAI-compatible endpoint.
 Brain = Literal["heuristic", "openai"]
-#: Agent roles whose brain can be chosen; the planner's brain is ``policy`` (``llm`` is its LLM brain).
-BrainRole = Literal["diagnoser", "synthesizer", "reviser"]
+#: Agent roles whose brain is chosen in ``teacher.brains`` (the criteria workers and the judge have
+#: no choice: they use the LLM whenever the run has criteria to mine or to judge with).
+BrainRole = Literal["diagnoser", "planner", "synthesizer", "reviser", "criteria_manager"]
 FeedbackLevel = Literal["open_ended", "skill_list", "skill_tree"]
 #: How the selector fills an allocation from scored samples (agents/selector.py).
 Selection = Literal["top_k", "threshold", "sample"]
 
 
 class BrainsConfig(Settings):
-    """Per-role brain overrides; an unset role follows ``teacher.brain``."""
+    """Each teacher role's brain. An ``openai`` brain keeps the role's heuristic as its fallback
+    for a reply that is unusable (agents/roles.py)."""
 
-    diagnoser: Brain | None = None
-    synthesizer: Brain | None = None
-    reviser: Brain | None = None
+    diagnoser: Brain = Field(
+        "heuristic", description="openai: the LLM names error patterns in the failures (DataEnvGym)"
+    )
+    planner: Brain = Field(
+        "heuristic", description="heuristic: split the budget by `policy`; openai: the LLM splits it"
+    )
+    synthesizer: Brain = Field(
+        "heuristic",
+        description="heuristic: the environment's generator; openai: the LLM writes tasks with solutions",
+    )
+    reviser: Brain = Field(
+        "heuristic", description="openai: the LLM rewrites weak samples (CoachLM); heuristic: none"
+    )
+    criteria_manager: Brain = Field(
+        "openai",
+        description="with teacher.criteria.pairs: openai proposes and revises criteria; heuristic "
+        "takes the seed library only",
+    )
 
 
 DEFAULT_PERSONAS = [

@@ -1,5 +1,6 @@
-"""The LLM planner (policy ``llm``): the diagnoser's report becomes an allocation of the round's
-budget over skills, with a difficulty, the weaknesses to target and a reason per skill.
+"""The LLM planner (``teacher.brains.planner: openai``; its plans say ``policy: llm``): the
+diagnoser's report becomes an allocation of the round's budget over skills, with a difficulty, the
+weaknesses to target and a reason per skill.
 
 The model proposes; the code disposes. Its allocation is validated and clamped before anyone
 uses it: unknown skills are dropped, duplicates merged, counts made non-negative and scaled to the

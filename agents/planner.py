@@ -88,8 +88,6 @@ def policy_weights(
     report: WeaknessReport, policy: Policy, min_share: float, previous: Plan | None = None
 ) -> dict[str, float]:
     names = [w.skill for w in report.skills]
-    if policy == "llm":
-        raise ValueError("policy llm is the LLM planner's (teachloop.agents.llm_planner), not a weighting")
     if policy == "uniform":
         return {n: 1.0 for n in names}
     if policy == "deficit":

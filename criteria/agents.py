@@ -19,12 +19,14 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from teachloop.agents.roles import record_fallback
 from teachloop.criteria.library import Criterion, Domain, slug
 from teachloop.criteria.pairs import PairSample, PreferencePair
 from teachloop.environments.base import Skill
 from teachloop.foundation.types import Message
-from teachloop.llm.client import ChatRequest, TeacherSession
+from teachloop.llm.client import ChatRequest, Structured, TeacherSession
 from teachloop.llm.templates import render
+from teachloop.tracing.spans import current_span
 
 Vote = Literal["A", "B", "tie"]
 Choice = Literal["a", "b", "tie"]
@@ -287,12 +289,23 @@ class LibraryManager:
 
 
 class LLMManager:
-    """The CritiQ manager on the teacher LLM (role ``criteria_manager``), starting from the library."""
+    """The CritiQ manager on the teacher LLM (role ``criteria_manager``), starting from the library.
 
-    def __init__(self, session: TeacherSession, library: Sequence[Criterion], temperature: float) -> None:
+    An unusable reply to ``propose`` or ``revise`` gets the ``fallback`` manager's answer (the seed
+    library; no rewrite); one to ``replace`` leaves the dropped criterion unreplaced. Either way the
+    current agent span records it (``record_fallback``)."""
+
+    def __init__(
+        self,
+        session: TeacherSession,
+        library: Sequence[Criterion],
+        temperature: float,
+        fallback: CriteriaManager,
+    ) -> None:
         self.session = session
         self.library = list(library)
         self.temperature = temperature
+        self.fallback = fallback
 
     def _messages(self, task: str, pairs: Sequence[PreferencePair], **extra: object) -> list[Message]:
         return render(
@@ -307,7 +320,8 @@ class LLMManager:
         request = ChatRequest(role="criteria_manager", messages=self._messages("propose", pairs, n=n))
         reply = await self.session.ask(request, ProposalReply, purpose="propose")
         if reply.value is None:
-            return []
+            record_fallback(current_span(), "seed library", reply.error)
+            return await self.fallback.propose(pairs, n)
         out: list[Criterion] = []
         for item in reply.value.criteria[:n]:
             known = next((c for c in self.library if c.name == slug(item.name)), None)
@@ -317,20 +331,22 @@ class LLMManager:
 
     async def _one(
         self, task: str, pairs: Sequence[PreferencePair], **extra: object
-    ) -> CriterionReply | None:
+    ) -> Structured[CriterionReply]:
         request = ChatRequest(
             role="criteria_manager",
             messages=self._messages(task, pairs, **extra),
             temperature=self.temperature,
         )
-        reply = await self.session.ask(request, CriterionReply, purpose=task)
-        return reply.value
+        return await self.session.ask(request, CriterionReply, purpose=task)
 
     async def revise(
         self, criterion: Criterion, accuracy: float, wrong: Sequence[PreferencePair]
     ) -> Criterion | None:
         reply = await self._one("revise", wrong, criterion=criterion.model_dump(), accuracy=accuracy)
-        return reply.criterion("revised") if reply else None
+        if reply.value is None:
+            record_fallback(current_span(), "no revision (seed library manager)", reply.error)
+            return await self.fallback.revise(criterion, accuracy, wrong)
+        return reply.value.criterion("revised")
 
     async def replace(
         self,
@@ -347,7 +363,10 @@ class LLMManager:
             accuracy=accuracy,
             active=[c.name for c in active],
         )
-        return reply.criterion("proposed") if reply else None
+        if reply.value is None:  # not the library's next criterion: mining results stay as they were
+            record_fallback(current_span(), "no replacement", reply.error)
+            return None
+        return reply.value.criterion("proposed")
 
 
 def check_prompt(skill: dict[str, str], sample: PairSample, criteria: Sequence[Criterion]) -> list[Message]:

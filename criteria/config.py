@@ -6,7 +6,6 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from teachloop.agents.config import Brain
 from teachloop.criteria.library import Domain
 from teachloop.foundation.settings import Settings
 
@@ -28,9 +27,6 @@ class CriteriaConfig(Settings):
     scorer: Path | None = Field(
         None,
         description="a distilled reward model ('teachloop criteria distill'): scores samples without LLM calls",
-    )
-    manager: Brain = Field(
-        "openai", description="openai: the LLM proposes and revises criteria; heuristic: seed library only"
     )
     domains: list[Domain] = Field(
         default_factory=lambda: list(DEFAULT_DOMAINS),

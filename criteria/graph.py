@@ -31,6 +31,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import ValidationError
 
+from teachloop.agents.config import Brain
+from teachloop.agents.roles import record_fallback
 from teachloop.criteria.agents import (
     Choice,
     CriteriaManager,
@@ -114,8 +116,8 @@ def propose(state: CriteriaState, runtime: Runtime[MiningContext]) -> dict[str, 
         "agent", "criteria_manager.propose", inputs={"pairs": len(ctx.mining), "n": n}
     ) as sp:
         proposed: list[Criterion] = ctx.run(lambda _, manager: manager.propose(ctx.mining, n))
-        if not proposed:  # an unusable LLM reply: start from the library instead
-            sp.attrs["fallback"] = "seed library"
+        if not proposed:  # a manager that proposed nothing: start from the library instead
+            record_fallback(sp, "seed library", "the manager proposed no criteria")
             proposed = list(seed_library_for(ctx.settings)[:n])
         sp.outputs = [c.name for c in proposed]
     return {"iteration": 0, "active": [c.model_dump() for c in proposed], "results": {}, "done": False}
@@ -264,20 +266,28 @@ def seed_library_for(settings: CriteriaConfig) -> list[Criterion]:
 
 
 def mine(
-    pairs: Sequence[PreferencePair], settings: CriteriaConfig, teacher: Teacher, out_dir: Path, seed: int
+    pairs: Sequence[PreferencePair],
+    settings: CriteriaConfig,
+    teacher: Teacher,
+    out_dir: Path,
+    seed: int,
+    *,
+    manager: Brain,
 ) -> CriteriaReport:
-    """Mine criteria into ``out_dir/criteria.json``; a finished mining is read back, a killed one resumes."""
+    """Mine criteria into ``out_dir/criteria.json``; a finished mining is read back, a killed one
+    resumes. ``manager`` is the criteria manager's brain (``teacher.brains.criteria_manager``)."""
     library = seed_library_for(settings)
 
     def run(work: Callable[[CriterionJudge, CriteriaManager], Awaitable[T]]) -> T:
         def with_session(session: TeacherSession) -> Awaitable[T]:
             worker = LLMJudge(session, settings.temperature)
-            manager: CriteriaManager = (
-                LLMManager(session, library, teacher.settings.temperature)
-                if settings.manager == "openai"
-                else LibraryManager(library)
+            heuristic = LibraryManager(library)
+            chosen: CriteriaManager = (
+                LLMManager(session, library, teacher.settings.temperature, fallback=heuristic)
+                if manager == "openai"
+                else heuristic
             )
-            return work(worker, manager)
+            return work(worker, chosen)
 
         return teacher.run(with_session)
 

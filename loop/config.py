@@ -33,11 +33,10 @@ from teachloop.training.config import TrainConfig
 
 
 class TeacherConfig(Settings):
-    brain: Brain = Field(
-        "heuristic",
-        description="brain of every role (diagnoser, synthesizer, reviser); the planner's is the policy",
+    brains: BrainsConfig = Field(
+        default_factory=BrainsConfig,
+        description="each role's brain, heuristic or openai (--teacher sets every role)",
     )
-    brains: BrainsConfig = Field(default_factory=BrainsConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     synthesis: SynthesisConfig = Field(default_factory=SynthesisConfig)
     revision: RevisionConfig = Field(default_factory=RevisionConfig)
@@ -63,9 +62,6 @@ class TeacherConfig(Settings):
         "skill_list (accuracy per skill) or skill_tree (skills grouped under parent skills)",
     )
 
-    def brain_for(self, role: BrainRole) -> Brain:
-        return getattr(self.brains, role) or self.brain
-
 
 class StopConfig(Settings):
     target_accuracy: float | None = Field(None, ge=0, le=1, description="stop once dev accuracy reaches this")
@@ -81,7 +77,11 @@ class RunConfig(Settings):
     )
     student: str = Field("smollm2-135m-instruct", description="student alias or local model directory")
     rounds: int = Field(3, ge=0, le=1000, description="training rounds after the round-0 evaluation")
-    policy: Policy = Field("deficit", description="how the planner splits the budget over skills")
+    policy: Policy = Field(
+        "deficit",
+        description="how the heuristic planner splits the budget over skills (also the LLM planner's "
+        "fallback)",
+    )
     seed: int = Field(0, ge=0)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -91,17 +91,17 @@ class RunConfig(Settings):
     model_cache: Path | None = Field(None, description="where converted students are cached")
 
     def uses_llm(self, role: LLMRole) -> bool:
-        """Whether ``role`` thinks with the teacher LLM (the planner does when the policy is ``llm``)."""
-        criteria = self.teacher.criteria
-        if role == "planner":
-            return self.policy == "llm"
+        """Whether ``role`` talks to the teacher LLM in this run: its brain in ``teacher.brains``,
+        and for the CritiQ roles, whether there is anything to mine or judge with."""
+        criteria, brains = self.teacher.criteria, self.teacher.brains
         if role == "criteria_manager":
-            return criteria.pairs is not None and criteria.manager == "openai"
+            return criteria.pairs is not None and brains.criteria_manager == "openai"
         if role == "criteria_worker":
             return criteria.pairs is not None
         if role == "judge":
             return criteria.enabled and criteria.scorer is None
-        return self.teacher.brain_for(role) == "openai"
+        brain: Brain = getattr(brains, role)
+        return brain == "openai"
 
     @property
     def llm_roles(self) -> list[LLMRole]:
@@ -140,10 +140,95 @@ def _one_line(err: ValidationError) -> str:
 
 
 def build_config(data: dict[str, Any]) -> RunConfig:
+    """The config a user gave (a file, ``--set``): a key of an earlier teachloop fails in one line
+    naming the key that replaced it."""
+    _refuse_old_keys(data)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:
         raise ConfigError(_one_line(err)) from None
+
+
+def load_saved_config(path: Path) -> RunConfig:
+    """A run's own config.yaml, also one written by an earlier teachloop (translated, not rewritten)."""
+    return build_config(upgraded(load_config_file(path)))
+
+
+#: Roles ``--teacher`` sets, and the roles an earlier ``teacher.brain`` set for all.
+_ROLES: tuple[BrainRole, ...] = get_args(BrainRole)
+_OLD_BRAIN_ROLES = ("diagnoser", "synthesizer", "reviser")
+
+
+def _section(data: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    return value if isinstance(value, dict) else None
+
+
+def _refuse_old_keys(data: dict[str, Any]) -> None:
+    teacher = _section(data, "teacher") or {}
+    if "brain" in teacher:
+        raise ConfigError(
+            "teacher.brain was replaced by teacher.brains.<role> (diagnoser, planner, synthesizer, "
+            "reviser, criteria_manager: heuristic or openai); --teacher heuristic|openai sets every role"
+        )
+    if data.get("policy") == "llm":
+        raise ConfigError(
+            "policy llm was replaced by teacher.brains.planner: openai (--set teacher.brains.planner=openai); "
+            "policy names the heuristic planner, which is also the LLM planner's fallback"
+        )
+    if "manager" in (_section(teacher, "criteria") or {}):
+        raise ConfigError(
+            "teacher.criteria.manager was replaced by teacher.brains.criteria_manager (heuristic or openai)"
+        )
+
+
+def upgraded(data: dict[str, Any]) -> dict[str, Any]:
+    """A saved config in the current shape. Runs written before ``teacher.brains`` named every role
+    hold ``teacher.brain`` (the default of three roles), ``teacher.brains`` with those three as
+    overrides (null: follow the default), ``policy: llm`` for the LLM planner (which fell back to
+    deficit) and ``teacher.criteria.manager``; they become the brains those runs used."""
+    teacher = _section(data, "teacher")
+    if teacher is None:
+        return data
+    criteria = _section(teacher, "criteria")
+    old = (
+        "brain" in teacher or data.get("policy") == "llm" or (criteria is not None and "manager" in criteria)
+    )
+    if not old:
+        return data
+    teacher = dict(teacher)
+    brains = {k: v for k, v in (_section(teacher, "brains") or {}).items() if v is not None}
+    default = teacher.pop("brain", None)
+    if default is not None:
+        for role in _OLD_BRAIN_ROLES:
+            brains.setdefault(role, default)
+    out = dict(data)
+    if out.get("policy") == "llm":
+        out["policy"] = "deficit"
+        brains["planner"] = "openai"
+    if criteria is not None and "manager" in criteria:
+        criteria = dict(criteria)
+        brains.setdefault("criteria_manager", criteria.pop("manager"))
+        teacher["criteria"] = criteria
+    teacher["brains"] = brains
+    out["teacher"] = teacher
+    return out
+
+
+def with_teacher(data: dict[str, Any], brain: str) -> dict[str, Any]:
+    """``--teacher``: ``brain`` for every role the config or ``--set`` leaves unset (a role set
+    there keeps its brain). As before ``teacher.brains.planner`` existed, a ``policy`` given with
+    ``--teacher openai`` keeps the planner on that policy."""
+    if brain not in get_args(Brain):
+        raise ConfigError(f"--teacher {brain!r}: choose heuristic or openai (sets teacher.brains.<role>)")
+    teacher = dict(_section(data, "teacher") or {})
+    brains = dict(_section(teacher, "brains") or {})
+    for role in _ROLES:
+        if role == "planner" and brain == "openai" and "policy" in data:
+            continue
+        brains.setdefault(role, brain)
+    teacher["brains"] = brains
+    return {**data, "teacher": teacher}
 
 
 def load_config_file(path: Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """What every node gets besides the checkpointed state: things that cannot be serialised (the
-environment, the tracer, the teacher client) and the run's configuration and store."""
+environment, the tracer, the teacher client, the roles' brains) and the run's configuration and store."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from teachloop.environments.base import Environment
 from teachloop.llm.client import Teacher
+from teachloop.loop.brains import Brains
 from teachloop.loop.config import RunConfig
 from teachloop.tracing.spans import Tracer
 from teachloop.tracing.store import RunStore
@@ -23,5 +24,6 @@ class LoopContext:
     env: Environment
     tracer: Tracer
     base_student: Path
+    brains: Brains
     progress: ProgressFn | None = None
     teacher: Teacher | None = None

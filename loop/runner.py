@@ -24,7 +24,7 @@ from teachloop.environments.registry import load_environment
 from teachloop.foundation.errors import ConfigError, ResourceError, RunDirError
 from teachloop.foundation.faults import is_disk_full
 from teachloop.foundation.redact import secret_paths
-from teachloop.loop.config import RunConfig, build_config, load_config_file
+from teachloop.loop.config import RunConfig, load_saved_config
 from teachloop.loop.preflight import check_run
 from teachloop.loop.state import typed, untyped_channels
 from teachloop.loop.summary import build_summary, write_summary
@@ -134,7 +134,7 @@ def load_run(run_dir: Path) -> PreparedRun:
     store = RunStore(run_dir)
     if not store.config_path.is_file():
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
-    config = build_config(load_config_file(store.config_path))
+    config = load_saved_config(store.config_path)
     check_databases(store)
     check_teacher(config)
     check_criteria(config)
@@ -226,6 +226,7 @@ def teacher_client(config: RunConfig, root: Path, tracer: Tracer) -> Iterator[Te
 def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, Any]:
     from langgraph.types import Overwrite
 
+    from teachloop.loop.brains import build_brains
     from teachloop.loop.context import LoopContext
     from teachloop.loop.graph import compiled_graph
 
@@ -244,6 +245,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             env=prepared.env,
             tracer=tracer,
             base_student=prepared.base_student,
+            brains=build_brains(config, prepared.env, teacher, tracer, store.root),
             progress=progress,
             teacher=teacher,
         )
@@ -279,7 +281,7 @@ def status(run_dir: Path) -> RunStatus:
     store = RunStore(run_dir)
     if not store.config_path.is_file():
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
-    config = build_config(load_config_file(store.config_path))
+    config = load_saved_config(store.config_path)
     check_databases(store)
     next_nodes: tuple[str, ...] = ()
     values: dict[str, Any] = {}

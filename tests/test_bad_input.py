@@ -65,7 +65,7 @@ OUTWARD = (
     "model_cache",
     "env",
     "env_options",
-    "teacher.brain",
+    "teacher.brains",
     "teacher.llm",
     "tracing",
     "policy",

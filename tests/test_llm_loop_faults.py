@@ -174,7 +174,7 @@ def test_the_api_key_reaches_no_file_and_no_output(faulty_run: tuple[Path, Count
     for path in files:
         assert FAKE_KEY.encode() not in path.read_bytes(), path
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert config["policy"] == "llm" and config["teacher"]["brain"] == "openai"
+    assert config["policy"] == "deficit" and set(config["teacher"]["brains"].values()) == {"openai"}
     assert (
         config["teacher"]["llm"]["model"] == "scripted"
         and config["teacher"]["llm"]["api_key_env"] == "OPENAI_API_KEY"

@@ -48,8 +48,12 @@ _TIGHTER = ((500, 10), (120, 5), (40, 3))
 
 @dataclass(frozen=True)
 class _Active:
-    id: str
+    handle: SpanHandle
     round: int | None
+
+    @property
+    def id(self) -> str:
+        return self.handle.id
 
 
 _current: ContextVar[_Active | None] = ContextVar("teachloop_span", default=None)
@@ -221,7 +225,7 @@ class Tracer:
         parent = _current.get()
         if round is None and parent is not None:
             round = parent.round
-        token = _current.set(_Active(handle.id, round))
+        token = _current.set(_Active(handle, round))
         start = time.time()
         status, error = "ok", None
         try:
@@ -264,6 +268,13 @@ class Tracer:
                 sink.export(span)
             except Exception:
                 log.warning("span sink %s failed", type(sink).__name__, exc_info=True)
+
+
+def current_span() -> SpanHandle | None:
+    """The innermost open span of this context (async work inherits it), for code that adds to a
+    span it did not open, such as an agent's fallback inside a teacher session."""
+    active = _current.get()
+    return active.handle if active is not None else None
 
 
 def read_spans(path: Path, round_: int | None = None) -> list[Span]:

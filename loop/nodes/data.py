@@ -8,7 +8,6 @@ from typing import Any
 from teachloop.agents.engine import derived_seed
 from teachloop.agents.scorer import ScoredSample, rescored, score_candidates
 from teachloop.agents.selector import select, sft_rows
-from teachloop.criteria.graph import CRITERIA_DIR, REPORT_FILE, load_report
 from teachloop.environments.base import Task
 from teachloop.loop import brains
 from teachloop.loop.context import LoopContext
@@ -42,7 +41,7 @@ def score_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
             "usable_by_skill": dict(Counter(s.task.skill for s in scored if s.usable)),
         }
     usable = [s.task for s in scored if s.usable]
-    quality = dict(zip((t.id for t in usable), _quality(ctx, round_, usable), strict=True))
+    quality = dict(zip((t.id for t in usable), ctx.brains.judge.score(round_, usable), strict=True))
     difficulty = dict(zip((t.id for t in usable), _pass_rates(ctx, state, round_, usable), strict=True))
     weights = ctx.config.teacher.scoring
     scored = [
@@ -57,25 +56,6 @@ def score_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     ]
     ctx.store.write_models(ctx.store.round(round_).scored, scored)
     return brains.usage_update(ctx, round_, "score")
-
-
-def _quality(ctx: LoopContext, round_: int, tasks: list[Task]) -> list[float | None]:
-    """Criteria scores: from the distilled reward model (as percentiles within the round) when one
-    is set, else from the judge LLM when the run has criteria, else not measured."""
-    scorer_dir = ctx.config.teacher.criteria.scorer
-    path = ctx.store.root / CRITERIA_DIR / REPORT_FILE
-    if not tasks or (scorer_dir is None and not path.is_file()):
-        return [None] * len(tasks)
-    if scorer_dir is None:
-        return brains.criteria_check(ctx, round_, tasks, load_report(path))
-    from teachloop.criteria.distill import RewardScorer, percentiles, sample_text
-
-    with ctx.tracer.span("tool", "reward_model.score", round=round_, inputs={"samples": len(tasks)}) as sp:
-        rewards = RewardScorer.load(scorer_dir).score(
-            [sample_text(t.question, t.solution, t.answer) for t in tasks]
-        )
-        sp.outputs = {"min": min(rewards), "max": max(rewards)}
-    return list(percentiles(rewards))
 
 
 def _pass_rates(ctx: LoopContext, state: LoopState, round_: int, tasks: list[Task]) -> list[float | None]:
