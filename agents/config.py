@@ -9,7 +9,7 @@ from pydantic import Field
 from teachloop.foundation.settings import Settings
 
 #: How the heuristic planner splits the budget (agents/planner.py); also the LLM planner's fallback.
-Policy = Literal["deficit", "uniform", "bandit"]
+Policy = Literal["deficit", "uniform", "bandit", "curriculum"]
 #: Who does an agent role's thinking: offline rules, or an LLM behind an OpenAI-compatible endpoint.
 Brain = Literal["heuristic", "openai"]
 #: Agent roles whose brain is chosen in ``teacher.brains`` (the criteria workers and the judge have
@@ -114,4 +114,60 @@ class ScoringConfig(Settings):
     threshold: float = Field(0.5, ge=0, le=1, description="least score the threshold selection accepts")
     temperature: float = Field(
         0.25, gt=0, description="sample selection: lower follows the scores more closely"
+    )
+
+
+class CurriculumConfig(Settings):
+    """The ``curriculum`` policy: each skill's generation level follows the student's frontier
+    (agents/curriculum.py); evaluation stays at the environment's level."""
+
+    mastery: float = Field(
+        0.85, gt=0, le=1, description="accuracy at a level that counts as mastered: the skill steps up"
+    )
+    out_of_reach: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="accuracy at or below which a level the skill trained at without gaining is out of "
+        "reach: the skill steps down",
+    )
+    min_gain: float = Field(
+        0.05, ge=0, le=1, description="accuracy gain at the trained level below which a round stalled there"
+    )
+    probe_items: int = Field(
+        12,
+        ge=1,
+        le=200,
+        description="generated tasks per probed level, answered greedily by the student (levels other "
+        "than the evaluation level, and only those a rule needs)",
+    )
+    exploration: float = Field(
+        0.2, ge=0, le=1, description="share of the allocation weight given to the deficit at the chosen level"
+    )
+
+
+GuardAction = Literal["rollback", "warn", "off"]
+
+
+class GuardConfig(Settings):
+    """The forgetting guard (agents/guard.py): after training, every skill is checked on dev."""
+
+    action: GuardAction = Field(
+        "rollback",
+        description="rollback: a round with a skill that dropped is undone (the student goes back to the "
+        "model before it); warn: recorded but kept; off: no check",
+    )
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="false-alarm rate per round over all skills (Bonferroni: each skill is tested at "
+        "alpha / skills) of the one-sided exact sign test on dev items lost against items gained",
+    )
+    replay_fraction: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="after a rollback, the next round draws at least this share of its data from earlier "
+        "rounds' data (repair by replay)",
     )

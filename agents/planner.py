@@ -8,6 +8,10 @@ Policies:
   much as one being learnt), with a share of the unsolved part kept for exploration, so that a
   skill that has not been tried enough is not written off. Its first round, with no progress
   measured yet, is uniform.
+- ``curriculum``: learning progress per (skill, level), with each skill's level at the student's
+  frontier (agents/curriculum.py). Its measurements come from the loop's frontier node; here,
+  without them (the first round, or as an LLM planner's fallback), it is uniform at the
+  evaluation levels.
 Targeted policies keep a floor (``min_share``) per skill so a skill the student has learnt keeps
 being rehearsed instead of being forgotten in the next round.
 """
@@ -88,7 +92,7 @@ def policy_weights(
     report: WeaknessReport, policy: Policy, min_share: float, previous: Plan | None = None
 ) -> dict[str, float]:
     names = [w.skill for w in report.skills]
-    if policy == "uniform":
+    if policy in ("uniform", "curriculum"):  # curriculum: re-split by agents.curriculum.apply_curriculum
         return {n: 1.0 for n in names}
     if policy == "deficit":
         return floored({w.skill: w.deficit for w in report.skills}, min_share)
@@ -107,6 +111,8 @@ def policy_weights(
 def _reason(policy: Policy, weakness: SkillWeakness, progress: dict[str, float] | None) -> str:
     if policy == "uniform":
         return "uniform split"
+    if policy == "curriculum":
+        return "uniform split (no levels measured)"
     reason = f"dev accuracy {weakness.accuracy:.0%} (deficit {weakness.deficit:.2f})"
     if weakness.change is not None:
         reason += f", {weakness.change:+.0%} since last round"

@@ -2,12 +2,18 @@
 
     python bench/policies.py                      # default preset: 3 rounds x 320 samples, seeds 0 1 2
     python bench/policies.py --preset quick       # 2 rounds x 160 samples, seeds 0 1 (a few minutes)
+    python bench/policies.py --policies uniform curriculum --set teacher.guard.action=off
 
-For each seed, every policy (uniform, deficit, bandit) runs the same loop on the default
-environment with the same student, data budget and splits; "none" is the untrained student
-(round 0, shared by all). Finished runs are reused, unfinished ones resumed, so the bench can be
-interrupted. Writes to --out: results.json, results.md (tables) and accuracy.png (test accuracy
-against training examples used, with 95% bootstrap intervals).
+For each seed, every policy (uniform, deficit, bandit, curriculum) runs the same loop on the
+default environment with the same student, data budget and splits; "none" is the untrained
+student (round 0, shared by all). Finished runs are reused, unfinished ones resumed, so the bench
+can be interrupted. Writes to --out: results.json, results.md (tables) and accuracy.png (test
+accuracy against training examples used, with 95% bootstrap intervals).
+
+A round the forgetting guard rolled back leaves the student as it was: its accuracy is that of the
+model the run kept (the round's examples still count as used). Samples to reach uniform's final
+accuracy: per seed, the training examples a policy had used when its test accuracy first reached
+what uniform ends with on that seed.
 
 Statistics: test items are the same for every policy of a seed, so policies are compared item
 by item. Intervals come from a stratified bootstrap that resamples test items within each seed
@@ -32,7 +38,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "default": {"rounds": 3, "samples": 320, "seeds": [0, 1, 2], "dev": 24, "test": 40},
     "quick": {"rounds": 2, "samples": 160, "seeds": [0, 1], "dev": 12, "test": 24},
 }
-POLICIES = ["uniform", "deficit", "bandit"]
+POLICIES = ["uniform", "deficit", "bandit", "curriculum"]
 BOOTSTRAP = 2000
 
 
@@ -51,6 +57,8 @@ def run(policy: str, seed: int, preset: dict[str, Any], out: Path) -> Path:
             "--set", f"eval.dev_per_skill={preset['dev']}", "--set", f"eval.test_per_skill={preset['test']}",
             "--student", preset["student"],
         ]  # fmt: skip
+        for setting in preset.get("set", []):
+            cmd += ["--set", setting]
     out.mkdir(parents=True, exist_ok=True)
     print(f"{policy} seed {seed}: {' '.join(cmd[3:])}", file=sys.stderr, flush=True)
     with open(out / f"{policy}-seed{seed}.log", "a") as log:
@@ -58,9 +66,20 @@ def run(policy: str, seed: int, preset: dict[str, Any], out: Path) -> Path:
     return run_dir
 
 
+def kept_rounds(run_dir: Path) -> list[int]:
+    """Per round, the round whose model the run kept after it (an earlier one after a rollback)."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    kept: list[int] = []
+    for r in summary["rounds"]:
+        guard = r.get("guard") or {}
+        kept.append(guard["compared_with_round"] if guard.get("action") == "rolled_back" else r["round"])
+    return kept
+
+
 def solved(run_dir: Path, round_: int) -> dict[str, tuple[str, bool]]:
-    """task id -> (skill, solved) for a round's test split."""
-    rows = pq.read_table(run_dir / "rounds" / str(round_) / "eval_test.parquet").to_pylist()
+    """task id -> (skill, solved) for the test split, answered by the model kept after ``round_``."""
+    kept = kept_rounds(run_dir)[round_]
+    rows = pq.read_table(run_dir / "rounds" / str(kept) / "eval_test.parquet").to_pylist()
     return {r["task_id"]: (r["skill"], r["reward"] >= 1.0) for r in rows}
 
 
@@ -84,10 +103,11 @@ def bootstrap_mean(per_seed: list[np.ndarray], rng: np.random.Generator) -> tupl
 def analyse(runs: dict[tuple[str, int], Path], preset: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     seeds, rounds = preset["seeds"], preset["rounds"]
+    policies = preset["policies"]
     ids = {s: sorted(solved(runs[("uniform", s)], 0)) for s in seeds}
     correct = {  # (policy, seed, round) -> 0/1 array over that seed's test items, in a fixed order
         (p, s, k): np.array([solved(runs[(p, s)], k)[i][1] for i in ids[s]], dtype=float)
-        for p in POLICIES for s in seeds for k in range(rounds + 1)
+        for p in policies for s in seeds for k in range(rounds + 1)
     }  # fmt: skip
     skills = {s: [solved(runs[("uniform", s)], 0)[i][0] for i in ids[s]] for s in seeds}
     out: dict[str, Any] = {
@@ -98,11 +118,14 @@ def analyse(runs: dict[tuple[str, int], Path], preset: dict[str, Any]) -> dict[s
         "flips": {},
         "seeds": {},
         "minutes": {},
+        "to_uniform_final": {},
+        "rollbacks": {},
     }
     out["curves"]["none"] = [
         {"examples": 0, **dict(zip(("accuracy", "low", "high"), bootstrap_mean([correct[("uniform", s, 0)] for s in seeds], rng), strict=True))}
     ]  # fmt: skip
-    for p in POLICIES:
+    uniform_final = {s: float(correct[("uniform", s, rounds)].mean()) for s in seeds}
+    for p in policies:
         used = np.mean([examples_used(runs[(p, s)]) for s in seeds], axis=0)
         out["curves"][p] = []
         for k in range(rounds + 1):
@@ -113,6 +136,15 @@ def analyse(runs: dict[tuple[str, int], Path], preset: dict[str, Any]) -> dict[s
         out["seeds"][p] = [float(correct[(p, s, rounds)].mean()) for s in seeds]
         out["minutes"][p] = [
             json.loads((runs[(p, s)] / "summary.json").read_text())["total_seconds"] / 60 for s in seeds
+        ]
+        reached = []
+        for s in seeds:
+            accuracy = [correct[(p, s, k)].mean() for k in range(rounds + 1)]
+            first = next((k for k, a in enumerate(accuracy) if a >= uniform_final[s]), None)
+            reached.append(None if first is None else examples_used(runs[(p, s)])[first])
+        out["to_uniform_final"][p] = reached
+        out["rollbacks"][p] = [
+            sum(k != r for r, k in enumerate(kept_rounds(runs[(p, s)])) if r > 0) for s in seeds
         ]
         out["flips"][p] = [
             float(np.mean([((correct[(p, s, k - 1)] == 1) & (correct[(p, s, k)] == 0)).sum() for s in seeds]))
@@ -134,6 +166,7 @@ def analyse(runs: dict[tuple[str, int], Path], preset: dict[str, Any]) -> dict[s
 
 def markdown(result: dict[str, Any]) -> str:
     preset = result["preset"]
+    policies = preset["policies"]
     lines = [
         f"Preset: {preset['rounds']} rounds x {preset['samples']} samples, seeds {preset['seeds']}, "
         f"{preset['test']} test items per skill.",
@@ -143,7 +176,7 @@ def markdown(result: dict[str, Any]) -> str:
         + " | final, per seed |",
         "|---" * (preset["rounds"] + 3) + "|",
     ]
-    for p in POLICIES:
+    for p in policies:
         cells = [
             f"{100 * c['accuracy']:.1f} [{100 * c['low']:.1f}, {100 * c['high']:.1f}] @{c['examples']:.0f}"
             for c in result["curves"][p]
@@ -167,12 +200,20 @@ def markdown(result: dict[str, Any]) -> str:
         )
     skills = sorted(next(iter(result["skills"].values())))
     lines += ["", "| policy | " + " | ".join(skills) + " |", "|---" * (len(skills) + 1) + "|"]
-    for p in POLICIES:
+    for p in policies:
         lines.append(f"| {p} | " + " | ".join(f"{100 * result['skills'][p][s]:.0f}" for s in skills) + " |")
-    lines += ["", "| policy | negative flips per round (mean over seeds) |", "|---|---|"]
-    for p in POLICIES:
-        lines.append(f"| {p} | " + ", ".join(f"{f:.1f}" for f in result["flips"][p]) + " |")
-    minutes = [m for p in POLICIES for m in result["minutes"][p]]
+    lines += [
+        "",
+        "| policy | negative flips per round (mean over seeds) | rounds rolled back, per seed | "
+        "examples to reach uniform's final accuracy, per seed |",
+        "|---|---|---|---|",
+    ]
+    for p in policies:
+        flips = ", ".join(f"{f:.1f}" for f in result["flips"][p])
+        rollbacks = ", ".join(str(n) for n in result["rollbacks"][p])
+        reach = ", ".join("never" if n is None else f"{n}" for n in result["to_uniform_final"][p])
+        lines.append(f"| {p} | {flips} | {rollbacks} | {reach} |")
+    minutes = [m for p in policies for m in result["minutes"][p]]
     lines += [
         "",
         f"Wall time per run: {min(minutes):.1f} to {max(minutes):.1f} min; all runs {sum(minutes):.0f} min.",
@@ -189,7 +230,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     none = result["curves"]["none"][0]
     ax.axhline(100 * none["accuracy"], color="grey", linestyle=":", label="no training")
-    for p in POLICIES:
+    for p in result["preset"]["policies"]:
         c = result["curves"][p]
         x = [e["examples"] for e in c]
         ax.plot(x, [100 * e["accuracy"] for e in c], marker="o", label=p)
@@ -210,10 +251,27 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", help="override the preset's seeds")
     parser.add_argument("--student", default="smollm2-135m-instruct", help="student alias or model dir")
     parser.add_argument("--out", type=Path, help="default runs/bench-policies-<preset>")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        choices=POLICIES,
+        default=POLICIES,
+        help="uniform is always run (the reference)",
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a config override for every run"
+    )
     args = parser.parse_args()
-    preset = dict(PRESETS[args.preset], student=args.student, **({"seeds": args.seeds} if args.seeds else {}))
+    policies = ["uniform", *(p for p in args.policies if p != "uniform")]
+    preset = dict(
+        PRESETS[args.preset],
+        student=args.student,
+        policies=policies,
+        set=args.set,
+        **({"seeds": args.seeds} if args.seeds else {}),
+    )
     out = args.out or Path(f"runs/bench-policies-{args.preset}")
-    runs = {(p, s): run(p, s, preset, out) for s in preset["seeds"] for p in POLICIES}
+    runs = {(p, s): run(p, s, preset, out) for s in preset["seeds"] for p in policies}
     result = analyse(runs, preset)
     (out / "results.json").write_text(json.dumps(result, indent=2))
     (out / "results.md").write_text(markdown(result))

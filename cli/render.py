@@ -55,7 +55,8 @@ def accuracy_table(summary: dict[str, Any], split: str) -> Table:
     table = Table(title=f"{split} accuracy by round ({summary['run_id']})")
     table.add_column("skill")
     for r in rounds:
-        table.add_column(f"round {r['round']}", justify="right")
+        undone = (r.get("guard") or {}).get("action") == "rolled_back"
+        table.add_column(f"round {r['round']}" + (" (rolled back)" if undone else ""), justify="right")
     skills = sorted({s for r in rounds for s in r[split]["skills"]})
     for skill in skills:
         cells = []
@@ -78,6 +79,9 @@ def print_closing(console: Console, summary: dict[str, Any], run_dir: Path) -> N
     """What ``run`` and ``resume`` end with: test accuracy by round, then status, reason, time, where."""
     if summary["rounds"]:
         console.print(accuracy_table(summary, "test"))
+        kept, last = summary.get("student_round"), summary["rounds"][-1]["round"]
+        if kept is not None and kept != last:
+            console.print(f"the forgetting guard rolled back to round {kept}'s model: the run ends with it")
     status = summary["status"]
     reason = f": {summary['stop_reason']}" if summary.get("stop_reason") else ""
     console.print(f"{status}{reason} · {summary['total_seconds']:.0f}s · {run_dir}")

@@ -26,7 +26,7 @@ def run(
     env_option: Annotated[list[str], typer.Option("--env-option", help="environment option key=value")] = [],  # noqa: B006
     student: Annotated[str | None, typer.Option(help="student alias or local model directory")] = None,
     rounds: Annotated[int | None, typer.Option(help="training rounds")] = None,
-    policy: Annotated[str | None, typer.Option(help="deficit, uniform or bandit")] = None,
+    policy: Annotated[str | None, typer.Option(help="deficit, uniform, bandit or curriculum")] = None,
     samples_per_round: Annotated[int | None, typer.Option(help="training samples made per round")] = None,
     seed: Annotated[int | None, typer.Option(help="seed for splits, data and training")] = None,
     teacher: Annotated[

@@ -17,7 +17,9 @@ from teachloop.agents.config import (
     Brain,
     BrainRole,
     BrainsConfig,
+    CurriculumConfig,
     FeedbackLevel,
+    GuardConfig,
     Policy,
     RevisionConfig,
     ScoringConfig,
@@ -56,6 +58,14 @@ class TeacherConfig(Settings):
         0.0, ge=0, lt=1, description="share of each round's data drawn from earlier rounds' selected data"
     )
     oversample: float = Field(1.25, ge=1, description="generate this many times the plan, then select")
+    curriculum: CurriculumConfig = Field(
+        default_factory=CurriculumConfig,
+        description="the curriculum policy: each skill's generation level follows the student's frontier",
+    )
+    guard: GuardConfig = Field(
+        default_factory=GuardConfig,
+        description="the forgetting guard: a round that made a skill worse on dev is rolled back",
+    )
     feedback: FeedbackLevel = Field(
         "skill_list",
         description="what the teacher sees of an evaluation: open_ended (errors, no skill tags), "

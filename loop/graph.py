@@ -1,9 +1,14 @@
 """The improvement loop as one LangGraph StateGraph, checkpointed to SQLite after every node.
 
 ```
-setup -> evaluate -> diagnose -> plan -> generate -> revise -> score -> select -> [rollout] -> train -> evaluate ...
-              \\-> (stop: rounds, target, plateau, time) -> END
+setup -> evaluate -> [guard] -> diagnose -> frontier -> plan -> generate -> revise -> score -> select
+                 \\-> (stop: rounds, target, plateau, time) -> END              -> [rollout] -> train -> evaluate ...
 ```
+The guard (after every training round) accepts or rolls back the round on the evaluation just
+made, and does nothing when ``teacher.guard.action`` is off; the frontier node probes levels and
+chooses each skill's with the ``curriculum`` policy, and does nothing with the others; rollouts
+only in rounds with DPO or GRPO skills. Routes read the state only (never the configuration), so
+the graph's shape is the same for every run and a checkpoint can be updated outside a run.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from langgraph.graph.state import CompiledStateGraph
 from teachloop.loop.context import LoopContext
 from teachloop.loop.nodes.data import score_node, select_node
 from teachloop.loop.nodes.evaluate import evaluate, setup
+from teachloop.loop.nodes.frontier import frontier_node
+from teachloop.loop.nodes.guard import guard_node
 from teachloop.loop.nodes.teach import diagnose_node, generate_node, plan_node, revise_node
 from teachloop.loop.nodes.train import needs_rollouts, rollout_node, train_node
 from teachloop.loop.nodes.wrap import as_graph_node
@@ -39,6 +46,11 @@ _PIPELINE = [
 
 
 def _after_evaluate(state: LoopState) -> str:
+    """A trained round goes to the guard first; the untouched student (round 0) has nothing to check."""
+    return "guard" if state["round"] > 0 else _after_guard(state)
+
+
+def _after_guard(state: LoopState) -> str:
     return END if state.get("stop_reason") else "diagnose"
 
 
@@ -55,9 +67,14 @@ def build_graph() -> StateGraph[LoopState, LoopContext, LoopState, LoopState]:
         graph.add_node(name, as_graph_node(name, fn))
     graph.add_edge(START, "setup")
     graph.add_edge("setup", "evaluate")
-    graph.add_conditional_edges("evaluate", _after_evaluate, ["diagnose", END])
+    graph.add_node("guard", as_graph_node("guard", guard_node))
+    graph.add_conditional_edges("evaluate", _after_evaluate, ["guard", "diagnose", END])
+    graph.add_conditional_edges("guard", _after_guard, ["diagnose", END])
+    graph.add_node("frontier", as_graph_node("frontier", frontier_node))
+    graph.add_edge("diagnose", "frontier")
+    graph.add_edge("frontier", "plan")
     for (a, _), (b, _) in itertools.pairwise(_PIPELINE):
-        if a != "select":
+        if a not in ("diagnose", "select"):
             graph.add_edge(a, b)
     graph.add_node("rollout", as_graph_node("rollout", rollout_node))
     graph.add_conditional_edges("select", _after_select, ["rollout", "train"])

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
+from teachloop.agents.guard import GuardDecision
 from teachloop.agents.planner import Plan
 from teachloop.evals.metrics import EvalSummary
 from teachloop.llm.usage import RoleUsage
@@ -58,6 +59,7 @@ class LoopState(TypedDict, total=False):
     timings: Annotated[list[NodeTiming], operator.add]
     plans: Annotated[list[Plan], operator.add]
     llm_usage: Annotated[list[LLMSpend], operator.add]
+    guards: Annotated[list[GuardDecision], operator.add]
     stop_reason: str | None
 
 
@@ -68,6 +70,7 @@ CHANNELS: dict[str, type[BaseModel]] = {
     "timings": NodeTiming,
     "plans": Plan,
     "llm_usage": LLMSpend,
+    "guards": GuardDecision,
 }
 
 

@@ -1,6 +1,9 @@
 """``summary.json``: per round, dev and test accuracy (overall and per skill), samples made and
-trained on, seconds per node and teacher LLM usage per role (with run totals). Rewritten from the checkpointed state after every node, so it
-is current whenever a user looks, and rebuilt on resume if a crash left it behind.
+trained on, each skill's generation level, the forgetting guard's decision, seconds per node and
+teacher LLM usage per role (with run totals); ``student_round`` names the round whose model the
+run ends with (an earlier one when the guard rolled the last round back). Rewritten from the
+checkpointed state after every node, so it is current whenever a user looks, and rebuilt on
+resume if a crash left it behind.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from teachloop.agents.guard import kept_round
 from teachloop.evals.metrics import EvalSummary
 from teachloop.loop.config import RunConfig
 from teachloop.loop.state import LoopState
@@ -50,6 +54,17 @@ def build_summary(state: LoopState, config: RunConfig, run_id: str) -> dict[str,
         entry = rounds[t.round]
         entry["round"] = t.round
         entry["seconds"][t.node] = entry["seconds"].get(t.node, 0.0) + t.seconds
+    for plan in state.get("plans", []):
+        rounds[plan.round].update(round=plan.round, levels={a.skill: a.difficulty for a in plan.allocations})
+    guards = state.get("guards", [])
+    for d in guards:
+        rounds[d.round]["guard"] = {
+            "action": d.action,
+            "compared_with_round": d.baseline_round,
+            "dropped": d.dropped,
+            "reason": d.reason,
+        }
+    last = max(rounds, default=0)
     stop = state.get("stop_reason")
     return {
         "run_id": run_id,
@@ -60,6 +75,7 @@ def build_summary(state: LoopState, config: RunConfig, run_id: str) -> dict[str,
         "stop_reason": stop,
         "total_seconds": round(sum(t.seconds for t in state.get("timings", [])), 3),
         "rounds": [rounds[k] for k in sorted(rounds)],
+        "student_round": kept_round(guards, last),
         "llm_usage": totals,
     }
 

@@ -22,7 +22,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from teachloop.agents.curriculum import Curriculum
 from teachloop.agents.diagnoser import WeaknessReport
+from teachloop.agents.guard import GuardDecision
 from teachloop.agents.planner import Plan
 from teachloop.evals.metrics import EvalSummary, ItemResult
 from teachloop.foundation.errors import RunDirError
@@ -91,6 +93,8 @@ class RoundData(BaseModel):
     evals: dict[str, EvalSummary] = {}
     weakness: WeaknessReport | None = None
     plan: Plan | None = None
+    curriculum: Curriculum | None = None
+    guard: GuardDecision | None = None
     counts: dict[str, int] = {}
     seconds: dict[str, float] = {}
     train_metrics: dict[str, float] | None = None
@@ -154,12 +158,16 @@ class RunData:
             evals = {k: EvalSummary.model_validate(v) for k, v in json.loads(metrics.read_text()).items()}
         weakness = self._file(paths.weakness)
         plan = self._file(paths.plan)
+        curriculum = self._file(paths.curriculum)
+        guard = self._file(paths.guard)
         train = self._file(paths.train_metrics)
         return RoundData(
             round=round_,
             evals=evals,
             weakness=WeaknessReport.model_validate_json(weakness.read_text()) if weakness else None,
             plan=Plan.model_validate_json(plan.read_text()) if plan else None,
+            curriculum=Curriculum.model_validate_json(curriculum.read_text()) if curriculum else None,
+            guard=GuardDecision.model_validate_json(guard.read_text()) if guard else None,
             counts=entry.get("samples", {}),
             seconds=entry.get("seconds", {}),
             train_metrics=json.loads(train.read_text()) if train else None,

@@ -19,7 +19,18 @@ from teachloop.agents.selector import SelectedSample
 from teachloop.tracing.spans import read_spans
 from teachloop.tracing.store import RunStore
 
-PIPELINE = ["diagnose", "plan", "generate", "revise", "score", "select", "train", "evaluate"]
+PIPELINE = [
+    "diagnose",
+    "frontier",
+    "plan",
+    "generate",
+    "revise",
+    "score",
+    "select",
+    "train",
+    "evaluate",
+    "guard",
+]
 #: Every node execution of a 2-round run, in order, as it appears in the progress output.
 EXECUTIONS = [(0, "setup"), (0, "evaluate")] + [
     (r if node in ("diagnose",) else r + 1, node) for r in (0, 1) for node in PIPELINE

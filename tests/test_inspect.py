@@ -142,11 +142,12 @@ def test_trace_view_shows_the_tree_with_timings_and_tokens(finished_run: Path) -
     assert root["outputs"]["stop_reason"] == "completed 2 round(s)"
     nodes = [(c["round"], c["name"]) for c in root["children"]]
     assert nodes[:3] == [(0, "setup"), (0, "evaluate"), (0, "diagnose")]
-    assert nodes[-1] == (2, "evaluate")
+    assert nodes[-2:] == [(2, "evaluate"), (2, "guard")]
     assert all(c["seconds"] >= 0 and c["offset_seconds"] >= 0 for c in root["children"])
 
     round1 = inspect_json(finished_run, "trace", "--round", "1")["spans"]
     assert [n["name"] for n in round1] == [
+        "frontier",
         "plan",
         "generate",
         "revise",
@@ -154,6 +155,7 @@ def test_trace_view_shows_the_tree_with_timings_and_tokens(finished_run: Path) -
         "select",
         "train",
         "evaluate",
+        "guard",
         "diagnose",
     ]
     text = inspect(finished_run, "trace", "-r", "1")

@@ -66,6 +66,16 @@ class RoundPaths:
         return self.dir / "weakness.json"
 
     @property
+    def curriculum(self) -> Path:
+        """Each skill's generation level for this round and why (the ``curriculum`` policy)."""
+        return self.dir / "curriculum.json"
+
+    @property
+    def probe(self) -> Path:
+        """The student's answers to the level probes the curriculum chose this round's levels from."""
+        return self.dir / "probe.parquet"
+
+    @property
     def plan(self) -> Path:
         return self.dir / "plan.json"
 
@@ -120,6 +130,11 @@ class RoundPaths:
     def model(self) -> Path:
         """The student after this round."""
         return self.dir / "model"
+
+    @property
+    def guard(self) -> Path:
+        """The forgetting guard's decision on this round's model, with its per-skill evidence."""
+        return self.dir / "guard.json"
 
 
 class RunStore:

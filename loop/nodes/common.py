@@ -24,8 +24,15 @@ def split_tasks(ctx: LoopContext, split: Split) -> list[Task]:
     return ctx.store.read_models(ctx.store.split(split), Task)
 
 
-def eval_questions(ctx: LoopContext) -> set[str]:
-    return {normalize_question(t.question) for s in SPLITS for t in split_tasks(ctx, s)}
+def eval_questions(ctx: LoopContext, probes: bool = True) -> set[str]:
+    """Questions training must never use: dev, test and (with ``probes``) the curriculum's level probes."""
+    questions = {normalize_question(t.question) for s in SPLITS for t in split_tasks(ctx, s)}
+    if probes:
+        for r in ctx.store.rounds():
+            path = ctx.store.round(r).probe
+            if path.is_file():
+                questions |= {normalize_question(row["question"]) for row in ctx.store.read_rows(path)}
+    return questions
 
 
 def current_plan(state: LoopState) -> Plan:

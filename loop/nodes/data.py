@@ -19,6 +19,7 @@ from teachloop.loop.nodes.common import (
     selected_before,
     trained_questions,
 )
+from teachloop.loop.nodes.guard import rolled_back
 from teachloop.loop.state import LoopState, SampleCounts
 from teachloop.training.generation import TokenUsage
 from teachloop.training.rollouts import (
@@ -91,6 +92,9 @@ def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     plan = current_plan(state)
     scored = ctx.store.read_models(ctx.store.round(plan.round).scored, ScoredSample)
     replay_pool = [s.task for s in selected_before(ctx, plan.round) if s.origin == "new"]
+    replay = ctx.config.teacher.replay_fraction
+    if rolled_back(state, plan.round - 1):  # repair: rehearse what the kept model learnt
+        replay = max(replay, ctx.config.teacher.guard.replay_fraction)
     inputs = {"scored": len(scored), "replay_pool": len(replay_pool)}
     with ctx.tracer.span("agent", "selector", inputs=inputs) as sp:
         scoring = ctx.config.teacher.scoring
@@ -98,7 +102,7 @@ def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
             scored,
             plan,
             replay_pool,
-            ctx.config.teacher.replay_fraction,
+            replay,
             derived_seed(ctx.config.seed, plan.round),
             scoring.selection,
             scoring.threshold,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from teachloop.agents.curriculum import Curriculum, apply_curriculum
 from teachloop.agents.diagnoser import WeaknessReport
 from teachloop.agents.feedback import feedback_view, skill_tree
 from teachloop.agents.recipe import assign_trainers
@@ -18,17 +19,23 @@ from teachloop.loop.nodes.common import (
     eval_questions,
     trained_questions,
 )
+from teachloop.loop.nodes.frontier import uses_curriculum
+from teachloop.loop.nodes.guard import student_round
 from teachloop.loop.state import LoopState
 
 
 def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     round_ = state["round"]
     dev = {e.round: e for e in state["evals"] if e.split == "dev"}
-    results = ctx.store.read_models(ctx.store.round(round_).eval("dev"), ItemResult)
+    # the student's own results: a round the guard rolled back is diagnosed on the model it kept,
+    # compared with nothing (that model has not changed since it was last diagnosed)
+    seen = student_round(state, round_)
+    before = student_round(state, round_ - 1) if round_ > 0 and seen == round_ else None
+    results = ctx.store.read_models(ctx.store.round(seen).eval("dev"), ItemResult)
     level = ctx.config.teacher.feedback
     tree = skill_tree(ctx.env) if level == "skill_tree" else None
-    view = feedback_view(level, dev[round_], results, tree)
-    previous = feedback_view(level, dev[round_ - 1], [], tree) if round_ - 1 in dev else None
+    view = feedback_view(level, dev[seen], results, tree).model_copy(update={"round": round_})
+    previous = feedback_view(level, dev[before], [], tree) if before is not None and before in dev else None
     ctx.store.write_json(ctx.store.round(round_).feedback, view)
     report = ctx.brains.diagnoser.diagnose(view, previous, [r for r in results if not r.solved])
     ctx.store.write_json(ctx.store.round(round_).weakness, report)
@@ -40,6 +47,14 @@ def plan_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     report = ctx.store.read_json(ctx.store.round(round_).weakness, WeaknessReport)
     previous = state["plans"][-1] if state.get("plans") else None
     plan = ctx.brains.planner.plan(report, previous)
+    frontier = ctx.store.round(plan.round).curriculum
+    if uses_curriculum(ctx) and frontier.is_file():  # levels at the frontier, budget by learning progress
+        teacher = ctx.config.teacher
+        curriculum = ctx.store.read_json(frontier, Curriculum)
+        inputs = {"probed": curriculum.probed}
+        with ctx.tracer.span("agent", "curriculum", round=plan.round, inputs=inputs) as sp:
+            plan = apply_curriculum(plan, curriculum, teacher.min_share, teacher.curriculum.exploration)
+            sp.outputs = [a.model_dump() for a in plan.allocations]
     train = ctx.config.train  # which trainer each skill gets, and why, goes into plan.json
     plan = assign_trainers(plan, report, previous, train.trainer, train.stall_threshold)
     ctx.store.write_json(ctx.store.round(plan.round).plan, plan)
