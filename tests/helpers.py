@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TINY_ARGS = [
@@ -98,3 +101,13 @@ def assert_whole(run_dir: Path) -> None:
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` with its bytes: equal snapshots mean nothing was changed."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@contextmanager
+def refused_url() -> Iterator[str]:
+    """An OpenAI-style base URL that refuses connections for as long as the block runs: its port
+    is bound but not listening, so the kernel refuses and no other process can take it meanwhile
+    (unlike a port probed and closed, or a fixed port such as 9, which may have a listener)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}/v1"

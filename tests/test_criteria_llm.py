@@ -13,7 +13,7 @@ import pytest
 from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
-from helpers import TINY_ARGS, teachloop
+from helpers import TINY_ARGS, refused_url, teachloop
 from teachloop.tracing.spans import read_spans
 
 #: Pairs whose wrong answer is the shorter one: three of the eight that seed 0 keeps for mining, so
@@ -103,11 +103,12 @@ def test_criteria_mine_refuses_bad_input_in_one_line(
     if message in ("already holds", "not reachable"):
         write_pairs(tmp_path / "pairs.jsonl")
     setup(tmp_path)  # type: ignore[operator]
-    result = teachloop(
-        *mine_args(tmp_path / "pairs.jsonl", tmp_path / "mined", "http://127.0.0.1:9/v1"),
-        cwd=tmp_path,
-        model_cache=model_cache,
-    )
+    with refused_url() as url:
+        result = teachloop(
+            *mine_args(tmp_path / "pairs.jsonl", tmp_path / "mined", url),
+            cwd=tmp_path,
+            model_cache=model_cache,
+        )
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr

@@ -190,13 +190,15 @@ def test_transient_faults_are_retried_then_succeed(tmp_path: Path, fault: str) -
     ) as server:
         teacher = _teacher(tmp_path, server.base_url, timeout_s=0.4, max_retries=8)
         results = teacher.run(lambda s: asyncio.gather(*(s.ask(_request(str(i)), Point) for i in range(6))))
-        faults = server.counts[fault]
+        faults, requests = server.counts[fault], server.counts["requests"]
     assert all(r.value == Point(x=5, y=6) for r in results)
     assert faults > 0
     usage = teacher.take_usage()["diagnoser"]
-    assert usage.retries == faults and usage.failures == 0
+    # Every fault was retried; on a loaded machine a healthy reply can also miss the 0.4 s timeout
+    # and be retried, so faults bound the retries from below; each retry is one more request.
+    assert faults <= usage.retries == requests - 6 and usage.failures == 0
     traced = sum(json.loads(s.attrs or "{}")["retries"] for s in read_spans(tmp_path / "traces.sqlite"))
-    assert traced == faults
+    assert traced == usage.retries
 
 
 def test_retries_give_up_and_the_failure_is_counted_not_raised(tmp_path: Path) -> None:
@@ -269,4 +271,5 @@ def test_concurrency_limit_is_respected(tmp_path: Path) -> None:
     with FakeOpenAI(lambda body: '{"x": 1, "y": 1}', latency_s=0.1) as server:
         teacher = _teacher(tmp_path, server.base_url, concurrency=3)
         teacher.run(lambda s: asyncio.gather(*(s.ask(_request(str(i)), Point) for i in range(12))))
-        assert server.max_in_flight == 3
+        # Never more than the limit; exactly 3 at once depends on scheduling on a loaded machine.
+        assert 2 <= server.max_in_flight <= 3

@@ -39,34 +39,37 @@ def served_teacher(tmp_path_factory: pytest.TempPathFactory, tiny_student: Path)
     """``transformers serve`` pinned to the tiny model; yields its OpenAI base URL."""
     home = tmp_path_factory.mktemp("hf")
     (home / "hub").mkdir()
-    port = _free_port()
     log = (home / "serve.log").open("w")
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "transformers"),
-            "serve",
-            str(tiny_student),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env={**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
+    # The port is probed, then handed to the server: another process can take it in between, so a
+    # server that exits because its port is in use is started again on a fresh one.
+    for _attempt in range(3):
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "transformers"),
+                "serve",
+                str(tiny_student),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline, ready = time.monotonic() + 120, False
+        while not ready and server.poll() is None and time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
+                    ready = r.status == 200
             except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"transformers serve did not start:\n{(home / 'serve.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+                time.sleep(0.5)
+        if server.poll() is None or "address already in use" not in (home / "serve.log").read_text().lower():
+            break
+    try:
+        if not ready:
+            pytest.fail(f"transformers serve did not start:\n{(home / 'serve.log').read_text()[-3000:]}")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         server.terminate()

@@ -19,20 +19,13 @@ import yaml
 from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
-from helpers import TINY_ARGS, cli_env, cli_in_process, snapshot, teachloop
+from helpers import TINY_ARGS, cli_env, cli_in_process, refused_url, snapshot, teachloop
 from teachloop.foundation.errors import ConfigError
 from teachloop.llm.client import Endpoint, check_reachable
 from teachloop.tracing.spans import read_spans
 
 #: Matches none of core/redact.py's key patterns: only scrubbing the key's own value catches it.
 PLANTED_KEY = "PLANTED0KEY0e4b1c9a77f2"
-
-
-def _closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
 
 
 def _llm_args(base_url: str, model_cache: Path, run_dir: Path) -> list[str]:
@@ -66,8 +59,9 @@ def test_a_teacher_down_at_the_start_is_one_line_and_writes_nothing(
     tmp_path: Path, model_cache: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
-    url, run_dir = _closed_port_url(), tmp_path / "run"
-    assert cli_in_process(*_llm_args(url, model_cache, run_dir)) == 2
+    run_dir = tmp_path / "run"
+    with refused_url() as url:
+        assert cli_in_process(*_llm_args(url, model_cache, run_dir)) == 2
     err = capsys.readouterr().err
     assert err.splitlines() == [
         f"error: teacher endpoint {url} is not reachable ([Errno 111] Connection refused): "
@@ -84,11 +78,12 @@ def test_a_teacher_down_at_resume_is_one_line_and_changes_nothing(
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     config["rounds"] = 3  # one more round, now with an LLM diagnoser whose server is down
     config["teacher"]["brains"] = {"diagnoser": "openai"}
-    config["teacher"]["llm"].update(base_url=_closed_port_url(), model="scripted")
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
-    before = snapshot(run_dir)
     monkeypatch.setenv("OPENAI_API_KEY", PLANTED_KEY)
-    assert cli_in_process("resume", str(run_dir)) == 2
+    with refused_url() as url:
+        config["teacher"]["llm"].update(base_url=url, model="scripted")
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+        before = snapshot(run_dir)
+        assert cli_in_process("resume", str(run_dir)) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("error: teacher endpoint http://127.0.0.1:")
     assert snapshot(run_dir) == before
@@ -108,8 +103,9 @@ def test_only_a_server_that_cannot_be_connected_to_counts_as_down() -> None:
         assert time.perf_counter() - started < 5
     with FakeOpenAI(lambda body: "ok") as server:
         check_reachable(_endpoints(server.base_url), timeout_s=5)
-    with pytest.raises(ConfigError, match=r"is not reachable \(\[Errno 111\] Connection refused\)"):
-        check_reachable(_endpoints(_closed_port_url()), timeout_s=5)
+    refused = r"is not reachable \(\[Errno 111\] Connection refused\)"
+    with refused_url() as url, pytest.raises(ConfigError, match=refused):
+        check_reachable(_endpoints(url), timeout_s=5)
     for url in ("localhost:8000/v1", "ftp://127.0.0.1/v1", "http://[::1/v1"):
         with pytest.raises(ConfigError, match="is not an http\\(s\\) URL"):
             check_reachable(_endpoints(url), timeout_s=5)
