@@ -118,6 +118,10 @@ def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(
         for s in read_spans(run_dir / "traces.sqlite")
         if s.kind == "node" and s.status == "ok"
     ]
-    assert len(completed) == len(set(completed)), "a finished node ran twice"
+    # A kill aimed at a millisecond node can land after its span closed and before its checkpoint
+    # was written; resume then runs it again, which is safe because nodes rewrite the same files.
+    # Any other node finishing twice is a resume that redid work it had saved.
+    twice = {e for e in completed if completed.count(e) > 1}
+    assert twice <= {e for e in killed if e[1] not in SLOW_NODES}, f"a finished node ran twice: {twice}"
     assert set(completed) == set(EXECUTIONS)
     assert_whole(run_dir)
