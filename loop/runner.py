@@ -59,13 +59,18 @@ def prepare(config: RunConfig, run_dir: Path | None) -> PreparedRun:
     root = (run_dir or default_run_dir(config)).expanduser()
     RunStore.check_creatable(root)
     check_no_secrets(config)
+    return _checked(config, RunStore(root))
+
+
+def _checked(config: RunConfig, store: RunStore) -> PreparedRun:
+    """The checks a new and a resumed run share; the environment and student they load."""
     check_teacher(config)
     check_criteria(config)
     env = load_environment(config.env, config.env_options)
     base = resolve_student(config.student, config.model_cache)
     _check_tracing(config)
     check_run(config)
-    return PreparedRun(config=config, store=RunStore(root), env=env, base_student=base)
+    return PreparedRun(config=config, store=store, env=env, base_student=base)
 
 
 def start(prepared: PreparedRun, progress: ProgressFn | None = None) -> dict[str, Any]:
@@ -136,13 +141,7 @@ def load_run(run_dir: Path) -> PreparedRun:
         raise RunDirError(f"{run_dir} is not a teachloop run directory (no config.yaml)")
     config = load_saved_config(store.config_path)
     check_databases(store)
-    check_teacher(config)
-    check_criteria(config)
-    env = load_environment(config.env, config.env_options)
-    base = resolve_student(config.student, config.model_cache)
-    _check_tracing(config)
-    check_run(config)
-    return PreparedRun(config=config, store=store, env=env, base_student=base)
+    return _checked(config, store)
 
 
 #: What to do about each damaged database; the run cannot go on from a damaged checkpoint.
