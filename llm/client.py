@@ -240,9 +240,9 @@ class Teacher:
         usage, self._usage = self._usage, {}
         return usage
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        s = self.settings
-        return (prompt_tokens * s.prompt_price + completion_tokens * s.completion_price) / 1e6
+    def cost(self, role: LLMRole, prompt_tokens: int, completion_tokens: int) -> float:
+        """At the price of the model ``role`` talks to."""
+        return self.settings.price(self.endpoint(role).model).cost(prompt_tokens, completion_tokens)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -398,7 +398,9 @@ class TeacherSession:
             span.prompt_tokens, span.completion_tokens = reply.prompt_tokens, reply.completion_tokens
             span.attrs["cache_hit"] = reply.cached
             span.attrs["cost_usd"] = (
-                0.0 if reply.cached else teacher.cost(reply.prompt_tokens, reply.completion_tokens)
+                0.0
+                if reply.cached
+                else teacher.cost(request.role, reply.prompt_tokens, reply.completion_tokens)
             )
             value: M | None = None
             error = ""
@@ -451,7 +453,7 @@ class TeacherSession:
             retries=attempts.retries,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            cost_usd=teacher.cost(prompt_tokens, completion_tokens),
+            cost_usd=teacher.cost(role, prompt_tokens, completion_tokens),
         )
         return Reply(
             text=teacher.scrub(text),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
 from teachloop.foundation.settings import Settings
+from teachloop.llm.prices import DEFAULT_PRICES, FREE, ModelPrice
 
 #: Roles that talk to the teacher LLM (each has its own endpoint override, usage and cost).
 LLMRole = Literal[
@@ -66,7 +67,35 @@ class LLMConfig(Settings):
     max_tokens: int = Field(1024, ge=1, description="reply length limit per request")
     cache: bool = Field(True, description="reuse replies to identical requests (reruns and resumes are free)")
     cache_path: Path | None = Field(None, description="a shared response cache file; default: in the run dir")
-    prompt_price: float = Field(0.0, ge=0, description="USD per million prompt tokens, for cost accounting")
-    completion_price: float = Field(0.0, ge=0, description="USD per million completion tokens")
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: dict(DEFAULT_PRICES),
+        description="USD per million prompt and completion tokens by model name, for cost accounting and "
+        "stop.max_cost_usd; entries given here add to or replace the default table (llm/prices.py)",
+    )
 
     _base_url_has_no_credentials = field_validator("base_url")(no_credentials)
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _over_default_table(cls, value: Any) -> Any:
+        return {**DEFAULT_PRICES, **value} if isinstance(value, dict) else value
+
+    def price(self, model: str) -> ModelPrice:
+        """What ``model``'s tokens cost; a model missing from the table (a local server) costs nothing."""
+        return self.prices.get(model, FREE)
+
+
+#: Flat prices of an earlier teachloop, for whichever model ``teacher.llm.model`` named.
+OLD_PRICE_KEYS = ("prompt_price", "completion_price")
+
+
+def with_model_prices(llm: dict[str, Any]) -> dict[str, Any]:
+    """A saved ``teacher.llm`` section whose flat ``prompt_price``/``completion_price`` become the
+    price of its model in ``prices`` (what those runs were charged at)."""
+    if not any(k in llm for k in OLD_PRICE_KEYS):
+        return llm
+    out = {k: v for k, v in llm.items() if k not in OLD_PRICE_KEYS}
+    if out.get("model"):
+        flat = {"prompt": llm.get("prompt_price", 0.0), "completion": llm.get("completion_price", 0.0)}
+        out["prices"] = {**out.get("prices", {}), out["model"]: flat}
+    return out

@@ -29,7 +29,7 @@ from teachloop.criteria.config import CriteriaConfig
 from teachloop.evals.config import EvalConfig
 from teachloop.foundation.errors import ConfigError
 from teachloop.foundation.settings import Settings
-from teachloop.llm.config import LLMConfig, LLMRole
+from teachloop.llm.config import OLD_PRICE_KEYS, LLMConfig, LLMRole, with_model_prices
 from teachloop.tracing.config import TracingConfig
 from teachloop.training.config import TrainConfig
 
@@ -78,6 +78,18 @@ class StopConfig(Settings):
     patience: int | None = Field(None, ge=1, description="stop after this many rounds without dev gain")
     max_minutes: float | None = Field(None, gt=0, description="stop starting rounds after this wall time")
     max_samples: int | None = Field(None, ge=1, description="stop once this many samples were trained on")
+    max_llm_tokens: int | None = Field(
+        None,
+        ge=1,
+        description="stop at the next node boundary once the teacher LLM used this many tokens "
+        "(prompt + completion); raise it in config.yaml and resume to go on",
+    )
+    max_cost_usd: float | None = Field(
+        None,
+        gt=0,
+        description="stop at the next node boundary once the teacher LLM cost this many USD "
+        "(teacher.llm.prices); raise it in config.yaml and resume to go on",
+    )
 
 
 class RunConfig(Settings):
@@ -190,16 +202,25 @@ def _refuse_old_keys(data: dict[str, Any]) -> None:
         raise ConfigError(
             "teacher.criteria.manager was replaced by teacher.brains.criteria_manager (heuristic or openai)"
         )
+    if any(k in (_section(teacher, "llm") or {}) for k in OLD_PRICE_KEYS):
+        raise ConfigError(
+            "teacher.llm.prompt_price and completion_price were replaced by prices per model: "
+            "--set teacher.llm.prices.<model>.prompt=<USD per million tokens> (and .completion)"
+        )
 
 
 def upgraded(data: dict[str, Any]) -> dict[str, Any]:
     """A saved config in the current shape. Runs written before ``teacher.brains`` named every role
     hold ``teacher.brain`` (the default of three roles), ``teacher.brains`` with those three as
     overrides (null: follow the default), ``policy: llm`` for the LLM planner (which fell back to
-    deficit) and ``teacher.criteria.manager``; they become the brains those runs used."""
+    deficit) and ``teacher.criteria.manager``; they become the brains those runs used. Flat
+    ``teacher.llm.prompt_price``/``completion_price`` become the price of the run's model."""
     teacher = _section(data, "teacher")
     if teacher is None:
         return data
+    if (llm := _section(teacher, "llm")) is not None:
+        teacher = {**teacher, "llm": with_model_prices(llm)}
+        data = {**data, "teacher": teacher}
     criteria = _section(teacher, "criteria")
     old = (
         "brain" in teacher or data.get("policy") == "llm" or (criteria is not None and "manager" in criteria)

@@ -24,6 +24,7 @@ from teachloop.environments.registry import load_environment
 from teachloop.foundation.errors import ConfigError, ResourceError, RunDirError
 from teachloop.foundation.faults import is_disk_full
 from teachloop.foundation.redact import secret_paths
+from teachloop.loop.budget import budget_stop
 from teachloop.loop.config import RunConfig, load_saved_config
 from teachloop.loop.preflight import check_run
 from teachloop.loop.state import typed, untyped_channels
@@ -257,7 +258,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             graph.update_state(run_config, {c: Overwrite(typed_values[c]) for c in old})  # type: ignore[literal-required]
             snapshot = graph.get_state(run_config)
         values: dict[str, Any] = dict(snapshot.values)
-        if values and not snapshot.next:
+        if values and (not snapshot.next or budget_stop(values, config.stop)):  # type: ignore[arg-type]
             return write_summary(store, values, config)  # type: ignore[arg-type]
         start_input: dict[str, Any] | None = None if values else {}
         with tracer.span("run", "loop", inputs={"resumed": bool(values)}) as sp:
@@ -265,6 +266,8 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
                 start_input, run_config, context=context, stream_mode="values", durability="sync"
             ):  # type: ignore[call-overload]  # langgraph types stream(context=...) as None
                 write_summary(store, values, config)  # type: ignore[arg-type]
+                if not values.get("stop_reason") and budget_stop(values, config.stop):  # type: ignore[arg-type]
+                    break  # at a node boundary: the checkpoint names the next node, resume runs it
             sp.outputs = {"round": values.get("round"), "stop_reason": values.get("stop_reason")}
         return write_summary(store, values, config)  # type: ignore[arg-type]
 

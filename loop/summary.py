@@ -1,7 +1,8 @@
 """``summary.json``: per round, dev and test accuracy (overall and per skill), samples made and
 trained on, each skill's generation level, the forgetting guard's decision, seconds per node and
 teacher LLM usage per role (with run totals); ``student_round`` names the round whose model the
-run ends with (an earlier one when the guard rolled the last round back). Rewritten from the
+run ends with (an earlier one when the guard rolled the last round back); ``status`` is complete,
+stopped (the teacher LLM budget is spent: resumable) or incomplete. Rewritten from the
 checkpointed state after every node, so it is current whenever a user looks, and rebuilt on
 resume if a crash left it behind.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 from teachloop.agents.guard import kept_round
 from teachloop.evals.metrics import EvalSummary
+from teachloop.loop.budget import budget_stop
 from teachloop.loop.config import RunConfig
 from teachloop.loop.state import LoopState
 from teachloop.tracing.store import RunStore
@@ -66,13 +68,14 @@ def build_summary(state: LoopState, config: RunConfig, run_id: str) -> dict[str,
         }
     last = max(rounds, default=0)
     stop = state.get("stop_reason")
+    paused = None if stop else budget_stop(state, config.stop)
     return {
         "run_id": run_id,
         "env": config.env,
         "student": config.student,
         "policy": config.policy,
-        "status": "complete" if stop else "incomplete",
-        "stop_reason": stop,
+        "status": "complete" if stop else "stopped" if paused else "incomplete",
+        "stop_reason": stop or paused,
         "total_seconds": round(sum(t.seconds for t in state.get("timings", [])), 3),
         "rounds": [rounds[k] for k in sorted(rounds)],
         "student_round": kept_round(guards, last),

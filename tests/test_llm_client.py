@@ -226,13 +226,24 @@ def test_a_bad_request_is_not_retried(tmp_path: Path) -> None:
 
 
 def test_tokens_and_cost_per_role(tmp_path: Path) -> None:
+    """Each role pays its own model's price; a model missing from the table (a local one) costs 0."""
     with FakeOpenAI(lambda body: '{"x": 1, "y": 2} done') as server:
-        teacher = _teacher(tmp_path, server.base_url, prompt_price=2.0, completion_price=10.0)
+        cfg = LLMConfig(
+            base_url=server.base_url,
+            model="fake-model",
+            prices={"fake-model": {"prompt": 2.0, "completion": 10.0}},
+            endpoints={"planner": {"model": "local-model"}},
+        )
+        tracer = Tracer(tmp_path / "traces.sqlite")
+        teacher = Teacher(cfg, ["diagnoser", "planner"], tracer, ResponseCache(tmp_path / "cache.sqlite"))
         teacher.run(lambda s: s.ask(_request("one two three"), Point))
         teacher.run(lambda s: s.ask(_request("one two three"), Point))  # a cache hit costs nothing
-    usage = teacher.take_usage()["diagnoser"]
-    assert (usage.prompt_tokens, usage.completion_tokens) == (3, 5)
-    assert usage.cost_usd == pytest.approx((3 * 2.0 + 5 * 10.0) / 1e6)
+        teacher.run(lambda s: s.ask(_request("one two three").model_copy(update={"role": "planner"}), Point))
+    usage = teacher.take_usage()
+    assert (usage["diagnoser"].prompt_tokens, usage["diagnoser"].completion_tokens) == (3, 5)
+    assert usage["diagnoser"].cost_usd == pytest.approx((3 * 2.0 + 5 * 10.0) / 1e6)
+    assert usage["planner"].prompt_tokens == 3 and usage["planner"].cost_usd == 0.0
+    assert LLMConfig(model="m").price("gpt-4o-mini").completion == 0.60  # the default table
     assert teacher.take_usage() == {}
     total = RoleUsage(requests=1, cost_usd=0.1).add(RoleUsage(requests=2, cost_usd=0.2))
     assert total.requests == 3 and total.cost_usd == pytest.approx(0.3)

@@ -55,7 +55,7 @@ def llm_args(base_url: str, model_cache: Path, run_dir: Path) -> list[str]:
         "--set",
         "teacher.llm.max_retries=12",
         "--set",
-        "teacher.llm.prompt_price=1.5",
+        "teacher.llm.prices.scripted.prompt=1.5",
     ]
 
 
