@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from teachloop.criteria.agents import CriteriaReport
     from teachloop.environments.base import Environment, Task
     from teachloop.environments.registry import PluginInfo
+    from teachloop.environments.selfcheck import CheckRow
     from teachloop.evals.config import EvalConfig
     from teachloop.loop.runner import RunStatus
+    from teachloop.tracing.progress import ProgressUpdate
 
 
 def pct(x: float) -> str:
@@ -39,6 +41,36 @@ def _clip(text: str, limit: int = 400) -> str:
 # -- run, resume, status ------------------------------------------------------------------------
 
 
+def progress_prefix(node: str, round_: int) -> str:
+    """What every progress line of a node starts with."""
+    return f"round {round_}  {node:<9}"
+
+
+#: How a reported number reads: a label before it, or a unit after it (``rows_per_s``: 12.5 rows/s).
+_STAT_UNITS = {"rows_per_s": "rows/s"}
+_STAT_SECONDS = {"eta_s": "eta"}
+
+
+def progress_stats(update: ProgressUpdate) -> str:
+    """A count's numbers, ``loss 2.31 · 12.5 rows/s · eta 40s``."""
+    parts = []
+    for key, value in update.stats.items():
+        if key in _STAT_UNITS:
+            parts.append(f"{value} {_STAT_UNITS[key]}")
+        elif key in _STAT_SECONDS:
+            parts.append(f"{_STAT_SECONDS[key]} {float(value):.0f}s")
+        else:
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return " · ".join(parts)
+
+
+def progress_count(update: ProgressUpdate) -> str:
+    """One count as a plain line: ``sft steps 3/8 · loss 2.31 · 12.5 rows/s · eta 40s``."""
+    count = f"{update.done}/{update.total}" if update.total is not None else str(update.done)
+    stats = progress_stats(update)
+    return f"{update.task} {count}" + (f" · {stats}" if stats else "")
+
+
 def print_progress(console: Console, node: str, round_: int, phase: str, seconds: float | None) -> None:
     """One line per node as it starts and as it ends."""
     if phase == "start":
@@ -49,23 +81,33 @@ def print_progress(console: Console, node: str, round_: int, phase: str, seconds
         )
 
 
+_OVERALL = "all (95% CI)"
+
+
+def skill_names(summary: dict[str, Any], split: str) -> list[str]:
+    """The skills any round of ``split`` scored, sorted."""
+    skills = {s for r in summary["rounds"] if split in r for s in r[split]["skills"]}
+    return sorted(skills)
+
+
 def accuracy_table(summary: dict[str, Any], split: str) -> Table:
     """Per-skill accuracy of ``split`` by round, with counts, and the overall 95% interval."""
     rounds = [r for r in summary["rounds"] if split in r]
     table = Table(title=f"{split} accuracy by round ({summary['run_id']})")
-    table.add_column("skill")
+    # Skill names never wrap or shorten (on 80 columns the count cells wrap instead).
+    labels = [*skill_names(summary, split), _OVERALL]
+    table.add_column("skill", no_wrap=True, min_width=max(len(label) for label in labels))
     for r in rounds:
         undone = (r.get("guard") or {}).get("action") == "rolled_back"
         table.add_column(f"round {r['round']}" + (" (rolled back)" if undone else ""), justify="right")
-    skills = sorted({s for r in rounds for s in r[split]["skills"]})
-    for skill in skills:
+    for skill in skill_names(summary, split):
         cells = []
         for r in rounds:
             m = r[split]["skills"].get(skill)
             cells.append(f"{pct(m['accuracy'])} ({m['solved']}/{m['n']})" if m else "-")
         table.add_row(skill, *cells)
     table.add_row(
-        "all (95% CI)",
+        _OVERALL,
         *[
             f"{pct(r[split]['accuracy'])} [{pct(r[split]['ci95'][0])}-{pct(r[split]['ci95'][1])}]"
             for r in rounds
@@ -133,6 +175,18 @@ def print_plugin(console: Console, info: PluginInfo) -> None:
     console.print(
         f"    {about}", highlight=False, markup=False, soft_wrap=True, style="red" if info.error else None
     )
+
+
+def print_env_check(console: Console, name: str, rows: Sequence[CheckRow]) -> None:
+    """``envs check``: one row per check, pass or fail, then how many failed."""
+    table = Table(title=f"envs check {name}")
+    for col in ("check", "scope", "result", "detail"):
+        table.add_column(col, no_wrap=col == "result")
+    for r in rows:
+        table.add_row(r.check, r.scope, "pass" if r.passed else "FAIL", r.detail)
+    console.print(table)
+    failed = sum(not r.passed for r in rows)
+    console.print(f"{len(rows) - failed} passed, {failed} failed", highlight=False)
 
 
 def print_environment(

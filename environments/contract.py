@@ -76,7 +76,8 @@ def _tasks(label: str, skills: set[str], what: str, fn: Callable[[], object]) ->
     return tasks
 
 
-def _skill_names(label: str, env: Environment) -> set[str]:
+def skill_names(label: str, env: Environment) -> set[str]:
+    """The names of ``env``'s skills, once they are a non-empty list of uniquely named ``Skill``s."""
     if not isinstance(env.name, str) or not env.name:
         raise PluginError(f"environment plug-in {label!r}: name must be a non-empty string")
     skills = _list_of(label, "skills", env.skills, Skill)
@@ -108,7 +109,7 @@ def _skill_groups(label: str, env: SkillTree, skills: set[str]) -> dict[str, lis
 
 def validate_environment(env: Environment, label: str) -> None:
     """Check ``env`` without a model; raise a ``PluginError`` naming ``label`` on the first problem."""
-    skills = _skill_names(label, env)
+    skills = skill_names(label, env)
     if isinstance(env, SkillTree):
         _skill_groups(label, env, skills)
     drawn: dict[Split, list[Task]] = {}

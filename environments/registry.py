@@ -52,6 +52,13 @@ def plugin_info(name: str, ep: EntryPoint) -> PluginInfo:
 
 def load_environment(name: str, options: dict[str, Any] | None = None) -> CheckedEnvironment:
     """Construct, validate and wrap the environment plug-in ``name`` (see ``environments/contract.py``)."""
+    env = construct_environment(name, options)
+    validate_environment(env, name)
+    return checked(env, name)
+
+
+def construct_environment(name: str, options: dict[str, Any] | None = None) -> Environment:
+    """Import and call the plug-in's loader, unchecked (``teachloop envs check`` checks it step by step)."""
     found = environment_entry_points()
     if name not in found:
         known = ", ".join(sorted(found)) or "none installed"
@@ -75,5 +82,4 @@ def load_environment(name: str, options: dict[str, Any] | None = None) -> Checke
             f"environment plug-in {name!r} returned {type(env).__name__}, which lacks "
             "name, skills, tasks(), prompt() or score()"
         )
-    validate_environment(env, name)
-    return checked(env, name)
+    return env
