@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.config import RevisionConfig, SynthesisConfig
 from teachloop.agents.engine import derived_seed
-from teachloop.agents.synthesizer import TEACHER_CHECK, check_answer, confirmed, with_check
+from teachloop.agents.synthesizer import TEACHER_CHECK, check_answer, confirmed, with_check, with_provenance
 from teachloop.environments.answer import extract_answer
 from teachloop.environments.base import Environment, Skill, Task
 from teachloop.foundation.types import Message
@@ -211,7 +211,7 @@ async def revise(
         rewrite = await session.ask(request, RevisionReply, round_=round_)
         if rewrite.value is None:
             return RevisionRecord(**record, error=rewrite.error or "no usable revision"), None
-        candidate = revised_task(task, rewrite.value)
+        candidate = with_provenance(revised_task(task, rewrite.value), session, "reviser", "reviser")
         record |= {
             "revised_task_id": candidate.id,
             "revised_question": candidate.question,

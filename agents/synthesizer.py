@@ -38,8 +38,9 @@ from teachloop.environments.base import (
 )
 from teachloop.foundation.types import Message
 from teachloop.llm.client import ChatRequest, LLMError, TeacherSession
+from teachloop.llm.config import LLMRole
 from teachloop.llm.quoting import without_data
-from teachloop.llm.templates import render
+from teachloop.llm.templates import render, template_hash
 
 TEACHER_CHECK = "teacher_check"
 SYNTH_SOURCE = "teacher:synthesizer"
@@ -271,6 +272,16 @@ async def check_answer(
     )
 
 
+#: Metadata key of the LLM that wrote a task's text: its model and prompt template (``template_hash``).
+MADE_BY = "llm"
+
+
+def with_provenance(task: Task, session: TeacherSession, role: LLMRole, template: str) -> Task:
+    """The task marked with the model and prompt template that wrote it (exported with the data)."""
+    made_by = {"model": session.teacher.endpoint(role).model, "template": template_hash(template)}
+    return task.model_copy(update={"metadata": {**task.metadata, MADE_BY: made_by}})
+
+
 def with_check(task: Task, check: AnswerCheck) -> Task:
     return task.model_copy(update={"metadata": {**task.metadata, TEACHER_CHECK: check.model_dump()}})
 
@@ -296,7 +307,12 @@ async def synthesize(
             role="synthesizer", messages=synthesis_prompt(job), temperature=temperature, sample=job.index
         )
         reply = await session.ask(request, SynthesisReply, round_=plan.round)
-        return tasks_from_reply(reply.value, job) if reply.value is not None else (reply.error or "no reply")
+        if reply.value is None:
+            return reply.error or "no reply"
+        return [
+            with_provenance(t, session, "synthesizer", "synthesizer")
+            for t in tasks_from_reply(reply.value, job)
+        ]
 
     result = SynthesisResult(requests=len(jobs))
     seen = set(known_questions)

@@ -9,6 +9,7 @@ shows data (samples, questions) to a judge as fenced JSON it cannot break out of
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import cache
 from pathlib import Path
@@ -53,3 +54,11 @@ def render(name: str, **variables: Any) -> list[Message]:
             text = "".join(block(context)).strip()
             messages.append(Message(role=role, content=text))
     return messages
+
+
+@cache
+def template_hash(name: str) -> str:
+    """``name@<12 hex digits of sha256>`` of template ``prompts/<name>.jinja``: which prompt made a
+    sample an LLM wrote, recorded with it so an exported dataset says so even after prompts change."""
+    digest = hashlib.sha256((PROMPTS_DIR / f"{name}.jinja").read_bytes()).hexdigest()[:12]
+    return f"{name}@{digest}"

@@ -26,6 +26,7 @@ from teachloop.agents.curriculum import Curriculum
 from teachloop.agents.diagnoser import WeaknessReport
 from teachloop.agents.guard import GuardDecision
 from teachloop.agents.planner import Plan
+from teachloop.agents.review import GATES, Gate, ReviewRecord
 from teachloop.evals.metrics import EvalSummary, ItemResult
 from teachloop.foundation.errors import RunDirError
 from teachloop.foundation.redact import redact
@@ -172,6 +173,14 @@ class RunData:
             seconds=entry.get("seconds", {}),
             train_metrics=json.loads(train.read_text()) if train else None,
         )
+
+    def review(self, round_: int, gate: Gate) -> ReviewRecord | None:
+        """A round's review decision at ``gate`` (applied or waiting for ``resume``), if any."""
+        path = self._file(self.store.round(round_).review(gate))
+        return ReviewRecord.model_validate_json(path.read_text()) if path else None
+
+    def reviews(self) -> list[ReviewRecord]:
+        return [r for k in self.round_numbers() for g in GATES if (r := self.review(k, g))]
 
     def rounds(self) -> list[RoundData]:
         return [self.round(k) for k in self.round_numbers()]

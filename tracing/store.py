@@ -131,6 +131,14 @@ class RoundPaths:
         """The student after this round."""
         return self.dir / "model"
 
+    def review(self, gate: str) -> Path:
+        """A review gate's decision (who, when, what) and, once applied, what it changed."""
+        return self.dir / f"review_{gate}.json"
+
+    def review_rows(self, kind: Literal["pairs", "revisions"]) -> Path:
+        """What a data review taught: preference pairs (JSONL, ``--pairs``) and reviser records."""
+        return self.dir / ("review_pairs.jsonl" if kind == "pairs" else "review_revisions.parquet")
+
     @property
     def guard(self) -> Path:
         """The forgetting guard's decision on this round's model, with its per-skill evidence."""
