@@ -28,6 +28,12 @@ class TrainConfig(Settings):
     batch_size: int = Field(16, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_length: int = Field(256, ge=8, description="tokens per sample; longer samples are truncated")
+    padding_free: bool = Field(
+        False,
+        description="SFT: flatten each batch into one unpadded sequence (position ids keep rows apart); pays "
+        "with varlen attention kernels (FlashAttention on a GPU); on a CPU the flattened batch attends densely "
+        "(docs/training.md measures both)",
+    )
     bf16: bool | Literal["auto"] = Field(
         "auto",
         description="bf16 mixed precision; auto: where the hardware computes bf16 natively (CUDA, AVX-512 "

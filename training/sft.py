@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
+from transformers import PreTrainedTokenizerBase
 from trl import SFTConfig, SFTTrainer
+from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from teachloop.foundation.files import atomic_dir
 from teachloop.training.common import common_args, fit_and_save, lora_config
@@ -43,6 +45,7 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         outputs = model(
             input_ids=inputs["input_ids"],
             attention_mask=inputs.get("attention_mask"),
+            position_ids=inputs.get("position_ids"),
             use_cache=False,
             logits_to_keep=positions,
         )
@@ -71,19 +74,43 @@ def sft_config(settings: TrainConfig, output_dir: Path, seed: int, group_by_leng
     )
 
 
+def sft_trainer(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    dataset: Dataset,
+    settings: TrainConfig,
+    output_dir: Path,
+    seed: int,
+    group_by_length: bool = True,
+) -> AnswerOnlySFTTrainer:
+    """The round's SFT trainer; with ``settings.padding_free`` its batches are flattened, unpadded rows.
+
+    TRL refuses ``padding_free`` together with ``max_length`` (its flag skips truncation), so the
+    padding-free collator is passed in instead: rows are still truncated to ``max_length`` when the
+    dataset is prepared, and only the batching changes.
+    """
+    collator = (
+        DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
+        if settings.padding_free
+        else None
+    )
+    return AnswerOnlySFTTrainer(
+        model=model,
+        args=sft_config(settings, output_dir, seed, group_by_length),
+        data_collator=collator,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora_config(settings),
+    )
+
+
 def fit_sft(
     student_dir: Path, dataset: Dataset, out_dir: Path, settings: TrainConfig, seed: int
 ) -> dict[str, float]:
     """Train on ``dataset`` (prompt/completion rows), writing the new student into ``out_dir``."""
     model, tokenizer = load_student(student_dir)
     model.train()
-    trainer = AnswerOnlySFTTrainer(
-        model=model,
-        args=sft_config(settings, out_dir / "trainer", seed),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=lora_config(settings),
-    )
+    trainer = sft_trainer(model, tokenizer, dataset, settings, out_dir / "trainer", seed)
     return fit_and_save(trainer, tokenizer, out_dir)
 
 
