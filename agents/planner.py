@@ -18,6 +18,8 @@ being rehearsed instead of being forgotten in the next round.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from teachloop.agents.config import Policy
@@ -39,6 +41,17 @@ class Allocation(BaseModel):
     )
 
 
+class Shortfall(BaseModel):
+    """A skill whose planned samples the task source could not all make: a fixed pool used up, a
+    generator with few distinct tasks at that level, teacher LLM requests that failed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    skill: str
+    planned: int
+    made: int
+
+
 class Plan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -46,10 +59,22 @@ class Plan(BaseModel):
     policy: str
     budget: int
     allocations: list[Allocation]
+    shortfalls: list[Shortfall] = Field(
+        default_factory=list, description="skills the generate step could not fill (written after it ran)"
+    )
 
     @property
     def total(self) -> int:
         return sum(a.n for a in self.allocations)
+
+
+def shortfalls(plan: Plan, made: Counter[str]) -> list[Shortfall]:
+    """The allocations that ``made`` (tasks made per skill) leaves short."""
+    return [
+        Shortfall(skill=a.skill, planned=a.n, made=made[a.skill])
+        for a in plan.allocations
+        if made[a.skill] < a.n
+    ]
 
 
 def split_budget(weights: dict[str, float], budget: int) -> dict[str, int]:

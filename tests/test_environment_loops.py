@@ -159,6 +159,11 @@ def test_a_used_up_training_pool_keeps_the_student(
     assert summary["status"] == "complete" and [r["round"] for r in summary["rounds"]] == [0, 1, 2]
     assert [r["samples"]["selected"] for r in summary["rounds"][1:]] == [2, 0]
     store = RunStore(run_dir)
+    # the plans it could not fill say so, in plan.json and on the console
+    for round_, made in ((1, 2), (2, 0)):
+        shortfalls = json.loads(store.round(round_).plan.read_text())["shortfalls"]
+        assert shortfalls == [{"skill": "names", "planned": 8, "made": made}]
+        assert f"round {round_}: could not make every planned sample: names {made} of 8" in result.stderr
     assert json.loads(store.round(2).train_metrics.read_text()) == {"rows": 0.0}
     assert not store.round(2).model.exists()  # round 2 evaluated round 1's model
     shown = teachloop("inspect", str(run_dir), "--json", cwd=tmp_path, model_cache=model_cache)

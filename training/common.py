@@ -16,11 +16,15 @@ from typing import Any
 from peft import LoraConfig
 from transformers import PreTrainedTokenizerBase, PrinterCallback, Trainer
 
+from teachloop.foundation.files import atomic_write_json
 from teachloop.training.config import TrainConfig
 from teachloop.training.student import bf16_is_native, compute_device
 
 #: Log keys that are bookkeeping, not training signal; left out of a stage's metrics.
 _NOT_METRICS = frozenset({"epoch", "step", "learning_rate", "grad_norm"})
+#: The trainer's log of every optimizer step (loss, grad_norm, learning_rate, ...), saved in the
+#: model directory it led to, so the two always come from the same training run.
+STEPS_FILE = "train_steps.json"
 
 
 def common_args(
@@ -61,7 +65,8 @@ def lora_config(settings: TrainConfig) -> LoraConfig | None:
 
 
 def fit_and_save(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> dict[str, float]:
-    """Train, save the model and tokenizer into ``out_dir``, return the stage's metrics.
+    """Train, save the model, tokenizer and per-step log (``STEPS_FILE``) into ``out_dir``, return
+    the stage's metrics.
 
     Metrics are the trainer's final ones (loss, runtime, samples per second) plus the mean over
     the logged steps of everything the trainer logs (DPO reward margins, GRPO rewards, ...).
@@ -69,12 +74,13 @@ def fit_and_save(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, out_dir: 
     trainer.remove_callback(PrinterCallback)  # progress is the loop's to show, not print()'s
     result = trainer.train()
     trainer.save_model(str(out_dir))
+    steps = [e for e in trainer.state.log_history if "loss" in e]
     if trainer.args.should_save:
         tokenizer.save_pretrained(out_dir)
+        atomic_write_json(out_dir / STEPS_FILE, steps)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
     metrics["train_loss"] = float(result.training_loss)
-    steps = [e for e in trainer.state.log_history if "loss" in e]
     for key in sorted({k for e in steps for k in e} - _NOT_METRICS - {"loss"}):
         values = [float(e[key]) for e in steps if isinstance(e.get(key), int | float)]
         if values:

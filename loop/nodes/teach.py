@@ -4,11 +4,14 @@ writes what comes back."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from typing import Any
 
 from teachloop.agents.curriculum import Curriculum, apply_curriculum
 from teachloop.agents.diagnoser import WeaknessReport
 from teachloop.agents.feedback import feedback_view, skill_tree
+from teachloop.agents.planner import shortfalls
 from teachloop.agents.recipe import assign_trainers
 from teachloop.environments.base import Task
 from teachloop.evals.metrics import ItemResult
@@ -22,6 +25,8 @@ from teachloop.loop.nodes.common import (
 from teachloop.loop.nodes.frontier import uses_curriculum
 from teachloop.loop.nodes.guard import student_round
 from teachloop.loop.state import LoopState
+
+logger = logging.getLogger(__name__)
 
 
 def diagnose_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
@@ -67,6 +72,12 @@ def generate_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     report = ctx.store.read_json(ctx.store.round(plan.round - 1).weakness, WeaknessReport)
     tasks = ctx.brains.task_source.tasks(plan, report, known)
     ctx.store.write_models(ctx.store.round(plan.round).generated, tasks)
+    short = shortfalls(plan, Counter(t.skill for t in tasks))
+    if short:  # the plan as made stays in the state; plan.json records what could not be made
+        path = ctx.store.round(plan.round).plan
+        ctx.store.write_json(path, plan.model_copy(update={"shortfalls": short}))
+        filled = ", ".join(f"{s.skill} {s.made} of {s.planned}" for s in short)
+        logger.warning("round %d: could not make every planned sample: %s (see %s)", plan.round, filled, path)
     return brains.usage_update(ctx, plan.round, "generate")
 
 
