@@ -98,6 +98,32 @@ def assert_whole(run_dir: Path) -> None:
         json.loads(path.read_text())
 
 
+def trained(run_dir: Path, round_: int) -> dict[str, tuple[str, list[dict[str, float]]]]:
+    """Every model a round trained (its stages and ``model``), as the SHA-256 of its tensors (names,
+    dtypes, shapes and bytes) with the trainer's per-step log: equal records mean bit-identical
+    weights reached through bit-identical losses."""
+    import hashlib
+    import json
+
+    import torch
+    from safetensors.torch import load_file
+
+    from teachloop.tracing.store import RunStore
+    from teachloop.training.common import STEPS_FILE
+
+    paths = RunStore(run_dir).round(round_)
+    records = {}
+    for model in sorted([paths.model, *paths.dir.glob("stages/*")]):
+        digest = hashlib.sha256()
+        for weights in sorted(model.glob("*.safetensors")):
+            for name, tensor in sorted(load_file(weights).items()):
+                digest.update(f"{weights.name}:{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+                digest.update(tensor.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        steps = json.loads((model / STEPS_FILE).read_text())
+        records[str(model.relative_to(paths.dir))] = (digest.hexdigest(), steps)
+    return records
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` with its bytes: equal snapshots mean nothing was changed."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

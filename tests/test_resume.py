@@ -1,41 +1,22 @@
-"""Kill the loop for real (SIGKILL) in the middle of nodes, resume, and check the run ends up
-exactly as an uninterrupted one: same rounds, same samples, no node finished twice."""
+"""Kill the loop for real (SIGKILL) inside nodes, resume, and check the run ends up exactly as an
+uninterrupted one: bit-identical weights reached through bit-identical per-step losses, the same
+rounds, samples and accuracies, and no finished node run twice.
+
+Each kill lands at a moment the process halts at itself (tests/killpoint.py), so it is known to be
+inside its node: mid-training with a step taken and nothing saved, and right after round 2's model
+was published but before its checkpoint was written (the one node a resume must run again)."""
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from helpers import cli_env, node_seconds, teachloop, tiny_run_args
+from killpoint import KillPoint, kill_at
+
+from helpers import assert_whole, cli_env, teachloop, tiny_run_args, trained
 from teachloop.agents.selector import SelectedSample
 from teachloop.tracing.spans import read_spans
 from teachloop.tracing.store import RunStore
-
-
-def _run_until(args: list[str], cwd: Path, model_cache: Path, marker: str, delay: float) -> None:
-    """Start ``teachloop``, wait until stderr shows ``marker``, then SIGKILL it after ``delay`` s."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "teachloop", *args],
-        cwd=cwd,
-        env=cli_env(model_cache),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stderr is not None
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if marker in line:
-            time.sleep(delay)
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "".join(seen)
 
 
 def _selected_ids(run_dir: Path) -> list[list[str]]:
@@ -43,19 +24,41 @@ def _selected_ids(run_dir: Path) -> list[list[str]]:
     return [[s.task.id for s in store.read_models(store.round(r).selected, SelectedSample)] for r in (1, 2)]
 
 
+def _completed(run_dir: Path) -> list[tuple[int, str]]:
+    return [
+        (s.round or 0, s.name)
+        for s in read_spans(run_dir / "traces.sqlite")
+        if s.kind == "node" and s.status == "ok"
+    ]
+
+
 def test_kill_9_then_resume_matches_an_uninterrupted_run(
     tmp_path: Path, model_cache: Path, finished_run: Path
 ) -> None:
     run_dir = tmp_path / "run"
-    # A quarter of the reference run's train node: well before the model is saved, even when the
-    # reference ran on a busier CPU than this run (a kill at half of it came too late once).
-    early = node_seconds(finished_run, 1, "train") / 4
-    _run_until(tiny_run_args(model_cache, run_dir), tmp_path, model_cache, "round 1  train     …", early)
-    assert not (RunStore(run_dir).round(1).model).exists()  # killed mid-training: no half model
-    _run_until(["resume", str(run_dir)], tmp_path, model_cache, "round 2  score     …", delay=0.0)
+    env = cli_env(model_cache)
+    marker = tmp_path / "landed.json"
+
+    mid_training = KillPoint(run_dir=run_dir, marker=marker, node="train", round=1, at="step", n=2)
+    landed = kill_at(mid_training, tiny_run_args(model_cache, run_dir), tmp_path, env)
+    assert (landed.node, landed.round, landed.steps) == ("train", 1, 1)  # one step taken
+    assert not RunStore(run_dir).round(1).model.exists()  # killed mid-training: no half model
+    assert (1, "train") not in _completed(run_dir)
+
+    published = KillPoint(run_dir=run_dir, marker=marker, node="train", round=2, at="end")
+    landed = kill_at(published, ["resume", str(run_dir)], tmp_path, env)
+    assert "rounds/2/model" in landed.written
+    assert _completed(run_dir).count((2, "train")) == 1  # finished, but not checkpointed
+
     result = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache)
     assert result.returncode == 0, result.stderr
-    assert "round 1  train" not in result.stderr  # finished nodes are not redone
+    assert "round 1  train" not in result.stderr  # checkpointed nodes are not redone
+    assert "round 2  train" in result.stderr  # the one that was not is
+
+    for round_ in (1, 2):
+        ours, reference = trained(run_dir, round_), trained(finished_run, round_)
+        assert list(ours) == ["model"] and len(reference["model"][1]) == 3  # 24 rows, batches of 8
+        assert ours == reference, f"round {round_} trained differently after the kills"
 
     ours = json.loads((run_dir / "summary.json").read_text())
     reference = json.loads((finished_run / "summary.json").read_text())
@@ -67,10 +70,6 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(
             assert a[split]["skills"] == b[split]["skills"]
     assert _selected_ids(run_dir) == _selected_ids(finished_run)
 
-    completed = [
-        (s.round, s.name)
-        for s in read_spans(run_dir / "traces.sqlite")
-        if s.kind == "node" and s.status == "ok"
-    ]
-    assert len(completed) == len(set(completed)), "a finished node ran twice"
-    assert not list(run_dir.rglob(".tmp-*"))
+    completed = _completed(run_dir)
+    assert {e for e in completed if completed.count(e) > 1} == {(2, "train")}, "a finished node ran twice"
+    assert_whole(run_dir)

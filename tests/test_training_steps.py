@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from teachloop.environments.registry import load_environment
 from teachloop.tracing.store import RunStore
 from teachloop.training import rewards
+from teachloop.training.common import STEPS_FILE
 from teachloop.training.config import TrainConfig
 from teachloop.training.job import build_job, run_stage
 from teachloop.training.rollouts import grpo_rows, judge
@@ -88,6 +89,10 @@ def test_a_few_sft_steps_change_the_weights_and_lower_the_loss(tiny_student: Pat
     loss_before, loss_after = _answer_loss(tiny_student, rows), _answer_loss(model, rows)
     # Six steps from ~ln(vocabulary): a clear fall (about 1.4 nats here), none at a learning rate near 0.
     assert loss_after < loss_before - 0.5, (loss_before, loss_after)
+    # The trainer's own per-step log is saved with the weights it led to.
+    steps = json.loads((model / STEPS_FILE).read_text())
+    assert [s["step"] for s in steps] == [1, 2, 3, 4, 5, 6]  # 8 rows in batches of 4, 3 epochs
+    assert steps[-1]["loss"] < steps[0]["loss"] - 0.5, steps
 
 
 def test_grpo_rewards_chain_sum_completions_with_the_environments_verifier(
