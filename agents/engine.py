@@ -17,6 +17,7 @@ import math
 from teachloop.agents.planner import Plan
 from teachloop.environments.base import Environment, Task, TaskGenerator, content_id, normalize_question
 from teachloop.foundation.errors import ConfigError
+from teachloop.tracing.progress import report
 from teachloop.tracing.spans import Tracer
 
 MAX_ATTEMPTS = 4
@@ -34,7 +35,8 @@ def generate_for_plan(
             f"environment {env.name!r} has no task generator, so the heuristic teacher cannot make data for it"
         )
     tasks: list[Task] = []
-    for allocation in plan.allocations:
+    wanted = sum(math.ceil(a.n * oversample) for a in plan.allocations)
+    for index, allocation in enumerate(plan.allocations):
         target = math.ceil(allocation.n * oversample)
         seen = set(known_questions)
         fresh = 0
@@ -65,4 +67,5 @@ def generate_for_plan(
                     "new_so_far": fresh,
                     "target": target,
                 }
+        report("generated tasks", len(tasks), wanted, skills=f"{index + 1}/{len(plan.allocations)}")
     return tasks

@@ -25,6 +25,7 @@ def quiet_libraries() -> None:
     import transformers
 
     os.environ.setdefault("TQDM_DISABLE", "1")  # TRL's own progress bars (DPO reference log-probs)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow logs at INFO from its import on
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
     transformers.utils.logging.set_verbosity_error()

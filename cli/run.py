@@ -7,17 +7,48 @@ lines and accuracy tables they print are drawn by :mod:`teachloop.cli.render`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from teachloop.cli import render
 from teachloop.cli.common import err, out, parse_pairs, quiet_libraries
+from teachloop.cli.progress import ConsoleProgress
+
+if TYPE_CHECKING:
+    from teachloop.loop.context import ProgressFn
 
 
-def _progress(node: str, round_: int, phase: str, seconds: float | None) -> None:
-    render.print_progress(err, node, round_, phase, seconds)
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="print only warnings and the final table")]
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[ProgressFn | None]:
+    """Live progress on stderr while the block runs (cli/progress.py); none with --quiet."""
+    if quiet:
+        yield None
+        return
+    from teachloop.tracing.progress import reporting
+
+    console = ConsoleProgress(err)
+    with reporting(console):
+        yield console.node
+
+
+def _attach_report(run_dir: Path) -> None:
+    """A tracked run's HTML report goes to its tracker run as well (tracking in docs/tracing.md)."""
+    from teachloop.loop.config import load_saved_config
+
+    if load_saved_config(run_dir / "config.yaml").tracking.backend == "none":
+        return
+    from teachloop.loop.runner import track_files
+    from teachloop.reports.report import write_report
+    from teachloop.reports.rundata import RunData
+
+    track_files(run_dir, [write_report(RunData(run_dir), run_dir / "report.html")])
 
 
 def run(
@@ -50,6 +81,7 @@ def run(
     set_: Annotated[
         list[str], typer.Option("--set", help="any config value, e.g. train.learning_rate=1e-4")
     ] = [],  # noqa: B006
+    quiet: Quiet = False,
 ) -> None:
     """Run an improvement loop: evaluate, diagnose, plan, generate, revise, score, select, train; repeat."""
     from teachloop.loop import runner
@@ -76,16 +108,23 @@ def run(
     cfg = build_config(merged)
     quiet_libraries()
     prepared = runner.prepare(cfg, run_dir)
-    err.print(f"run directory: {prepared.store.root}")
-    render.print_closing(out, runner.start(prepared, _progress), prepared.store.root)
+    if not quiet:
+        err.print(f"run directory: {prepared.store.root}")
+    with _progress(quiet) as progress:
+        summary = runner.start(prepared, progress)
+    _attach_report(prepared.store.root)
+    render.print_closing(out, summary, prepared.store.root)
 
 
-def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory")], quiet: Quiet = False) -> None:
     """Continue a stopped or killed run from its last checkpoint."""
     from teachloop.loop import runner
 
     quiet_libraries()
-    render.print_closing(out, runner.resume(run_dir, _progress), run_dir)
+    with _progress(quiet) as progress:
+        summary = runner.resume(run_dir, progress)
+    _attach_report(run_dir)
+    render.print_closing(out, summary, run_dir)
 
 
 def status(

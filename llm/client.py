@@ -44,6 +44,7 @@ from teachloop.llm.config import LLMConfig, LLMRole
 from teachloop.llm.parsing import ReplyError, parse_reply, schema_hint
 from teachloop.llm.templates import render
 from teachloop.llm.usage import RoleUsage
+from teachloop.tracing.progress import report
 from teachloop.tracing.spans import SpanHandle, Tracer
 
 log = logging.getLogger(__name__)
@@ -234,6 +235,16 @@ class Teacher:
     def _account(self, role: str, **counts: float) -> None:
         current = self._usage.get(role, RoleUsage())
         self._usage[role] = current.add(RoleUsage(**counts))
+        spent = RoleUsage()
+        for usage in self._usage.values():
+            spent = spent.add(usage)
+        report(  # live progress of the node's calls so far (open-ended: no total)
+            "llm calls",
+            spent.requests - spent.retries + spent.cache_hits,
+            failed=spent.failures,
+            retried=spent.retries,
+            tokens=spent.prompt_tokens + spent.completion_tokens,
+        )
 
     def take_usage(self) -> dict[str, RoleUsage]:
         """Usage per role since the last call (each node reports what it spent)."""

@@ -31,6 +31,7 @@ from teachloop.foundation.errors import ConfigError
 from teachloop.foundation.settings import Settings
 from teachloop.llm.config import OLD_PRICE_KEYS, LLMConfig, LLMRole, with_model_prices
 from teachloop.tracing.config import TracingConfig
+from teachloop.tracing.tracking_config import TrackingConfig
 from teachloop.training.config import TrainConfig
 
 
@@ -110,6 +111,9 @@ class RunConfig(Settings):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     stop: StopConfig = Field(default_factory=StopConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="experiment tracking: MLflow, TensorBoard or wandb"
+    )
     model_cache: Path | None = Field(None, description="where converted students are cached")
 
     def uses_llm(self, role: LLMRole) -> bool:

@@ -13,6 +13,7 @@ from teachloop.loop.brains import Brains
 from teachloop.loop.config import RunConfig
 from teachloop.tracing.spans import Tracer
 from teachloop.tracing.store import RunStore
+from teachloop.tracing.tracking import RunTracking
 
 ProgressFn = Callable[[str, int, str, float | None], None]
 
@@ -27,3 +28,4 @@ class LoopContext:
     brains: Brains
     progress: ProgressFn | None = None
     teacher: Teacher | None = None
+    tracking: RunTracking | None = None

@@ -31,6 +31,8 @@ from teachloop.loop.state import typed, untyped_channels
 from teachloop.loop.summary import build_summary, write_summary
 from teachloop.tracing.spans import SpanSink, Tracer
 from teachloop.tracing.store import RunStore
+from teachloop.tracing.tracking import RunTracking, open_tracking
+from teachloop.tracing.tracking import check_installed as check_tracker_installed
 from teachloop.training.student import resolve_student
 
 if TYPE_CHECKING:
@@ -178,6 +180,7 @@ def _check_tracing(config: RunConfig) -> None:
         from teachloop.tracing.otel import check_installed
 
         check_installed()
+    check_tracker_installed(config.tracking)
 
 
 def _span_sinks(config: RunConfig, store: RunStore) -> list[SpanSink]:
@@ -203,6 +206,32 @@ def _locked(store: RunStore) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def _tracked(config: RunConfig, store: RunStore) -> Iterator[RunTracking | None]:
+    """The run's experiment tracker (tracing/tracking.py), ended as FINISHED with the summary
+    attached, or as FAILED when the run raised (a resume continues the same tracker run)."""
+    tracking = open_tracking(config.tracking, store.root, config.model_dump(mode="json"))
+    if tracking is None:
+        yield None
+        return
+    try:
+        yield tracking
+    except BaseException:
+        tracking.finish(ok=False)
+        raise
+    tracking.log_artifact(store.summary_path)
+    tracking.finish(ok=True)
+
+
+def track_files(run_dir: Path, paths: list[Path]) -> None:
+    """Attach files made after the run ended (the CLI's HTML report) to its tracker run."""
+    config = load_saved_config(RunStore(run_dir).config_path)
+    tracking = open_tracking(config.tracking, run_dir, config.model_dump(mode="json"))
+    if tracking is not None:
+        for path in paths:
+            tracking.log_artifact(path)
 
 
 @contextmanager
@@ -238,6 +267,7 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
         Tracer(store.traces_db, sinks) as tracer,
         teacher_client(config, store.root, tracer) as teacher,
         compiled_graph(store.state_db) as graph,
+        _tracked(config, store) as tracking,
     ):
         context = LoopContext(
             config=config,
@@ -248,7 +278,16 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             brains=build_brains(config, prepared.env, teacher, tracer, store.root),
             progress=progress,
             teacher=teacher,
+            tracking=tracking,
         )
+
+        def written(values: dict[str, Any]) -> dict[str, Any]:
+            """summary.json now, and to the tracker the rounds that became final."""
+            summary = write_summary(store, values, config)  # type: ignore[arg-type]
+            if tracking is not None:
+                tracking.update(summary)
+            return summary
+
         run_config = RunnableConfig(
             configurable=THREAD["configurable"], recursion_limit=16 + 12 * (config.rounds + 1)
         )
@@ -259,17 +298,17 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
             snapshot = graph.get_state(run_config)
         values: dict[str, Any] = dict(snapshot.values)
         if values and (not snapshot.next or budget_stop(values, config.stop)):  # type: ignore[arg-type]
-            return write_summary(store, values, config)  # type: ignore[arg-type]
+            return written(values)
         start_input: dict[str, Any] | None = None if values else {}
         with tracer.span("run", "loop", inputs={"resumed": bool(values)}) as sp:
             for values in graph.stream(
                 start_input, run_config, context=context, stream_mode="values", durability="sync"
             ):  # type: ignore[call-overload]  # langgraph types stream(context=...) as None
-                write_summary(store, values, config)  # type: ignore[arg-type]
+                written(values)
                 if not values.get("stop_reason") and budget_stop(values, config.stop):  # type: ignore[arg-type]
                     break  # at a node boundary: the checkpoint names the next node, resume runs it
             sp.outputs = {"round": values.get("round"), "stop_reason": values.get("stop_reason")}
-        return write_summary(store, values, config)  # type: ignore[arg-type]
+        return written(values)
 
 
 @dataclass

@@ -29,4 +29,5 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, ti
     assert result.returncode == 0, result.stderr
     assert "test accuracy by round" in result.stdout
     assert "round 2  train" in result.stderr
+    (tmp / "stderr.txt").write_text(result.stderr)  # the live progress, for test_progress.py
     return run_dir

@@ -17,7 +17,9 @@ from peft import LoraConfig
 from transformers import PreTrainedTokenizerBase, PrinterCallback, Trainer
 
 from teachloop.foundation.files import atomic_write_json
+from teachloop.tracing.tracking import report_to
 from teachloop.training.config import TrainConfig
+from teachloop.training.progress import ProgressCallback
 from teachloop.training.student import bf16_is_native, compute_device
 
 #: Log keys that are bookkeeping, not training signal; left out of a stage's metrics.
@@ -43,7 +45,7 @@ def common_args(
         "bf16": bf16_is_native(device) if settings.bf16 == "auto" else settings.bf16,
         "use_cpu": device == "cpu",
         "save_strategy": "no",
-        "report_to": "none",
+        "report_to": report_to(),  # the tracked run's backend (tracing/tracking.py), else none
         "logging_steps": 1,
         "seed": seed,
         "data_seed": seed,
@@ -64,6 +66,12 @@ def lora_config(settings: TrainConfig) -> LoraConfig | None:
     )
 
 
+def _stage_name(trainer: Trainer) -> str:
+    """``sft``, ``dpo`` or ``grpo`` for the stage's trainer class (subclasses included)."""
+    names = [cls.__name__ for cls in type(trainer).__mro__]
+    return next((stage for stage in ("sft", "dpo", "grpo") if f"{stage.upper()}Trainer" in names), "train")
+
+
 def fit_and_save(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> dict[str, float]:
     """Train, save the model, tokenizer and per-step log (``STEPS_FILE``) into ``out_dir``, return
     the stage's metrics.
@@ -72,6 +80,7 @@ def fit_and_save(trainer: Trainer, tokenizer: PreTrainedTokenizerBase, out_dir: 
     the logged steps of everything the trainer logs (DPO reward margins, GRPO rewards, ...).
     """
     trainer.remove_callback(PrinterCallback)  # progress is the loop's to show, not print()'s
+    trainer.add_callback(ProgressCallback(_stage_name(trainer)))
     result = trainer.train()
     trainer.save_model(str(out_dir))
     steps = [e for e in trainer.state.log_history if "loss" in e]

@@ -23,6 +23,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from teachloop.foundation.types import Message
+from teachloop.tracing.progress import report
 
 
 @dataclass
@@ -133,4 +134,5 @@ def generate(
         decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
         for row, i in enumerate(idx):
             out[i] = decoded[row * num_samples : (row + 1) * num_samples]
+        report("student answers", start + len(idx), len(texts))
     return out

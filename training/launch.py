@@ -6,7 +6,8 @@ Every process runs the same stages (``training.job``); accelerate, with the user
 how many processes there are and how they share the model (DDP, DeepSpeed ZeRO, FSDP, several
 nodes). The main process writes the metrics to the job's ``result`` file. teachloop has no
 launcher of its own: ``launch_job`` only starts ``accelerate launch`` as a subprocess, with its
-output in ``rounds/<k>/train.log``.
+output in ``rounds/<k>/train.log``. The job's progress (steps, loss, time left) goes to
+``rounds/<k>/train_progress.jsonl``, which ``launch_job`` forwards to the loop's console as it grows.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from teachloop.foundation.errors import TrainingError
 from teachloop.foundation.files import atomic_write_json, atomic_write_text
+from teachloop.tracing.progress import JsonLinesReporter, forward_new_lines, reporting
 from teachloop.training.job import TrainJob, run_stage, stage_metrics
 
 log = logging.getLogger(__name__)
+#: How often the loop forwards a launched job's progress (seconds).
+_POLL_S = 0.5
 
 
 def run_job(job: TrainJob) -> dict[str, float]:
@@ -51,6 +56,11 @@ def accelerate_command(job_path: Path, config_file: Path | None, extra_args: lis
     ]
 
 
+def progress_path(job: TrainJob) -> Path:
+    """Where a launched job's main process writes its progress (JSON lines) for the loop to show."""
+    return job.result.parent / "train_progress.jsonl"
+
+
 def launch_job(
     job: TrainJob, job_path: Path, config_file: Path | None, extra_args: list[str], log_path: Path
 ) -> dict[str, float]:
@@ -59,10 +69,22 @@ def launch_job(
     job.result.unlink(missing_ok=True)
     command = accelerate_command(job_path, config_file, extra_args)
     log.info("training with: %s", " ".join(command))
+    progress = progress_path(job)
+    progress.unlink(missing_ok=True)
     with open(log_path, "w") as out:
         out.write(" ".join(command) + "\n")
         out.flush()
-        finished = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+        finished = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        offset = 0
+        try:
+            while finished.poll() is None:  # the job's progress reaches this process's reporter
+                time.sleep(_POLL_S)
+                offset = forward_new_lines(progress, offset)
+        except BaseException:  # interrupted: the job must not train on without its loop
+            finished.kill()
+            finished.wait()
+            raise
+        forward_new_lines(progress, offset)
     if finished.returncode != 0 or not job.result.is_file():
         lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()]
         raise TrainingError(
@@ -78,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("usage: accelerate launch -m teachloop.training.launch TRAIN_JOB.json")
     job = TrainJob.model_validate_json(Path(args[0]).read_text())
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    metrics = run_job(job)
+    with reporting(JsonLinesReporter(progress_path(job))):
+        metrics = run_job(job)
     from accelerate import PartialState
 
     if PartialState().is_main_process:

@@ -14,6 +14,7 @@ from teachloop.loop.nodes.common import (
     memory_hint,
 )
 from teachloop.loop.state import LoopState
+from teachloop.tracing.tracking import trainer_logging
 from teachloop.training.config import Trainer
 from teachloop.training.generation import TokenUsage
 from teachloop.training.job import TRAINER_CLASSES, build_job, clear_outputs, run_stage, stage_metrics
@@ -102,34 +103,35 @@ def train_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
         return {"round": round_, "student": state["student"]}
     clear_outputs(job)
     job_path = paths.train_job
-    if settings.launcher == "accelerate":
-        launched = {"stages": [s.trainer for s in job.stages], "config": str(settings.accelerate_config)}
-        with ctx.tracer.span("tool", "accelerate.launch", inputs=launched) as sp:
-            metrics = launch_job(
-                job,
-                job_path,
-                settings.accelerate_config,
-                settings.accelerate_args,
-                paths.train_log,
-            )
-            sp.outputs = metrics
-    else:
-        ctx.store.write_json(job_path, job.model_dump(mode="json"))
-        metrics = {}
-        for index, stage in enumerate(job.stages):
-            inputs: dict[str, Any] = {
-                "rows": stage.rows,
-                "student": str(job.start_of(index)),
-                "out": str(stage.out),
-                "learning_rate": settings.stage_learning_rate(stage.trainer),
-                **settings.model_dump(include={"epochs", "batch_size", "lora", "lr_scheduler"}),
-            }
-            with (
-                memory_hint(ctx, round_, "training", "train.batch_size", settings.batch_size),
-                ctx.tracer.span("tool", f"trl.{TRAINER_CLASSES[stage.trainer]}", inputs=inputs) as sp,
-            ):
-                part = stage_metrics(stage, run_stage(job, index, ctx.env))
-                sp.outputs = part
-            metrics |= part
-        ctx.store.write_json(job.result, metrics)
+    with trainer_logging(ctx.tracking, round_):  # TRL logs to the tracked run (report_to)
+        if settings.launcher == "accelerate":
+            launched = {"stages": [s.trainer for s in job.stages], "config": str(settings.accelerate_config)}
+            with ctx.tracer.span("tool", "accelerate.launch", inputs=launched) as sp:
+                metrics = launch_job(
+                    job,
+                    job_path,
+                    settings.accelerate_config,
+                    settings.accelerate_args,
+                    paths.train_log,
+                )
+                sp.outputs = metrics
+        else:
+            ctx.store.write_json(job_path, job.model_dump(mode="json"))
+            metrics = {}
+            for index, stage in enumerate(job.stages):
+                inputs: dict[str, Any] = {
+                    "rows": stage.rows,
+                    "student": str(job.start_of(index)),
+                    "out": str(stage.out),
+                    "learning_rate": settings.stage_learning_rate(stage.trainer),
+                    **settings.model_dump(include={"epochs", "batch_size", "lora", "lr_scheduler"}),
+                }
+                with (
+                    memory_hint(ctx, round_, "training", "train.batch_size", settings.batch_size),
+                    ctx.tracer.span("tool", f"trl.{TRAINER_CLASSES[stage.trainer]}", inputs=inputs) as sp,
+                ):
+                    part = stage_metrics(stage, run_stage(job, index, ctx.env))
+                    sp.outputs = part
+                metrics |= part
+            ctx.store.write_json(job.result, metrics)
     return {"round": round_, "student": str(paths.model)}
