@@ -1,6 +1,7 @@
 """CPU benchmark of the batching and precision choices the loop makes, with the real student.
 
     python bench/training_cpu.py [--eval-items 120] [--sft-rows 96] [--out bench-training-cpu.json]
+    python bench/training_cpu.py --paths-only [--path-rows 480] [--path-steps 6]
 
 1. Evaluation: the default dev split (reasoning-basics, 24 items per skill) answered with the
    loop's batched generation (``eval.batch_size`` prompts per ``generate`` call, sorted by
@@ -10,6 +11,11 @@
 3. Precision: batched evaluation in float32 against bf16, the choice ``auto`` (``eval.dtype``,
    ``train.bf16``) makes from whether the CPU computes bf16 natively; with ``--sft-bf16`` grouped
    SFT too (on a CPU that emulates bf16 one SFT step took minutes: leave it off there).
+4. SFT paths on a round's worth of rows (480, the default budget): today's padded, length-grouped
+   batches against padding-free ones (``train.padding_free``), each for the same first steps:
+   trained tokens per second, the padding share (over the whole epoch), and the useful tokens'
+   FLOP rate (6 x the non-embedding parameters per token) as a share of a 2048x2048 matmul's rate
+   in the training dtype, measured in the same run.
 
 Other jobs may share the CPU, so the ratios are the figures to read, not the absolute speeds;
 each side runs once, in alternation, after a warm-up. Prints a Markdown table and writes JSON.
@@ -26,13 +32,14 @@ from typing import Any
 
 import torch
 from datasets import Dataset
+from transformers import PrinterCallback
 
 from teachloop.environments.base import Task, TaskGenerator
 from teachloop.environments.registry import load_environment
 from teachloop.evals.config import EvalConfig
 from teachloop.training.config import TrainConfig
 from teachloop.training.generation import TokenUsage, generate
-from teachloop.training.sft import AnswerOnlySFTTrainer, sft_config
+from teachloop.training.sft import AnswerOnlySFTTrainer, sft_config, sft_trainer
 from teachloop.training.student import DEFAULT_STUDENT, load_student, resolve_student, weights_dtype
 
 
@@ -132,6 +139,85 @@ def bench_sft(student: Path, n_rows: int, batch_size: int, with_bf16: bool) -> d
     return result
 
 
+def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
+    """The machine's dense matmul rate in ``dtype``: the roofline a training step is compared with."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def _token_counts(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """(real, trained) tokens of a batch; a padding-free batch is one flattened sequence of real tokens."""
+    mask = batch.get("attention_mask")
+    trained = batch["input_ids"].numel()
+    return (trained if mask is None else int(mask.sum())), trained
+
+
+def train_path(
+    student: Path, rows: list[dict[str, Any]], settings: TrainConfig, steps: int
+) -> dict[str, float]:
+    """``steps`` SFT steps on ``rows`` as the loop batches them under ``settings``."""
+    model, tokenizer = load_student(student)
+    model.train()
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = sft_trainer(model, tokenizer, Dataset.from_list(rows), settings, Path(tmp), seed=0)
+        trainer.args.max_steps = steps
+        trainer.remove_callback(PrinterCallback)
+        counts = [_token_counts(batch) for batch in trainer.get_train_dataloader()]
+        useful, trained = (sum(c[i] for c in counts[:steps]) for i in (0, 1))
+        start = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - start
+    params = sum(p.numel() for name, p in model.named_parameters() if "embed" not in name)
+    return {
+        "seconds": seconds,
+        "trained_tokens": trained,
+        "useful_tokens": useful,
+        "padding_share": 1 - sum(c[0] for c in counts) / sum(c[1] for c in counts),
+        "trained_tokens_per_s": trained / seconds,
+        "useful_tokens_per_s": useful / seconds,
+        "useful_gflops": 6 * params * useful / seconds / 1e9,
+    }
+
+
+def bench_paths(student: Path, n_rows: int, steps: int) -> dict[str, Any]:
+    """Padded (length-grouped) against padding-free SFT, in alternation, in the loop's training dtype."""
+    rows = sft_rows(n_rows)
+    dtype = weights_dtype("auto", "cpu")
+    bf16 = dtype == "bfloat16"
+    padded = TrainConfig(bf16=bf16)
+    free = padded.model_copy(update={"padding_free": True})
+    train_path(student, rows, padded, 1)  # warm-up
+    result: dict[str, Any] = {"rows": n_rows, "steps": steps, "dtype": dtype}
+    result["matmul_gflops"] = matmul_gflops(getattr(torch, dtype))
+    result["padded"] = train_path(student, rows, padded, steps)
+    result["padding_free"] = train_path(student, rows, free, steps)
+    for name in ("padded", "padding_free"):
+        result[name]["roofline_share"] = result[name]["useful_gflops"] / result["matmul_gflops"]
+    result["speedup"] = result["padded"]["seconds"] / result["padding_free"]["seconds"]
+    return result
+
+
+def print_paths(p: dict[str, Any]) -> None:
+    print(
+        f"| SFT path ({p['rows']} rows, first {p['steps']} steps, {p['dtype']}) | padded, grouped | padding-free |"
+    )
+    print("|---|---|---|")
+    for key, label, fmt in (
+        ("seconds", "seconds", "{:.1f}"),
+        ("padding_share", "padding share of the round's trained tokens", "{:.1%}"),
+        ("trained_tokens_per_s", "trained tokens/s", "{:.0f}"),
+        ("useful_tokens_per_s", "useful tokens/s", "{:.0f}"),
+        ("useful_gflops", "useful GFLOP/s", "{:.1f}"),
+        ("roofline_share", f"share of the {p['matmul_gflops']:.0f} GFLOP/s matmul roofline", "{:.0%}"),
+    ):
+        print(f"| {label} | {fmt.format(p['padded'][key])} | {fmt.format(p['padding_free'][key])} |")
+    print(f"padding-free speed-up: {p['speedup']:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,16 +226,26 @@ def main() -> None:
     parser.add_argument("--sft-rows", type=int, default=96)
     parser.add_argument("--sft-batch-size", type=int, default=16)
     parser.add_argument("--sft-bf16", action="store_true", help="also time grouped SFT in bf16")
+    parser.add_argument(
+        "--path-rows", type=int, default=480, help="rows for the SFT paths (a round's budget)"
+    )
+    parser.add_argument("--path-steps", type=int, default=6, help="SFT steps timed per path")
+    parser.add_argument("--paths-only", action="store_true", help="only the padded/padding-free comparison")
     parser.add_argument("--out", type=Path, default=Path("bench-training-cpu.json"))
     args = parser.parse_args()
     torch.manual_seed(0)
     student = resolve_student(DEFAULT_STUDENT)
+    paths = bench_paths(student, args.path_rows, args.path_steps)
+    print_paths(paths)
+    if args.paths_only:
+        args.out.write_text(json.dumps({"threads": torch.get_num_threads(), "sft_paths": paths}, indent=2))
+        return
     eval_settings = EvalConfig()
     dev = load_environment("reasoning-basics").tasks("dev", eval_settings.dev_per_skill, seed=0)
     evaluation = bench_eval(student, dev[: args.eval_items], eval_settings)
     print(f"eval: {json.dumps(evaluation)}", flush=True)  # partial result, should SFT be cut short
     sft = bench_sft(student, args.sft_rows, args.sft_batch_size, args.sft_bf16)
-    report = {"threads": torch.get_num_threads(), "eval": evaluation, "sft": sft}
+    report = {"threads": torch.get_num_threads(), "eval": evaluation, "sft": sft, "sft_paths": paths}
     args.out.write_text(json.dumps(report, indent=2))
     e, s = evaluation, sft
     print("| measure (float32) | batched / grouped | one at a time / plain | ratio |")
