@@ -18,6 +18,8 @@ BrainRole = Literal["diagnoser", "planner", "synthesizer", "reviser", "criteria_
 FeedbackLevel = Literal["open_ended", "skill_list", "skill_tree"]
 #: How the selector fills an allocation from scored samples (agents/selector.py).
 Selection = Literal["top_k", "threshold", "sample"]
+#: Where a run can pause for a person (``review``; agents/review.py): after planning, after selection.
+Gate = Literal["plan", "data"]
 
 
 class BrainsConfig(Settings):

@@ -11,16 +11,19 @@ rejected sample loses a preference pair against a kept sample of its skill
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from teachloop.agents.config import Gate
 from teachloop.agents.planner import Plan, split_budget
-from teachloop.agents.selector import SelectedSample
-from teachloop.environments.base import Task
+from teachloop.environments.base import Skill, Task
 from teachloop.foundation.errors import ConfigError
 
-Gate = Literal["plan", "data"]
+if TYPE_CHECKING:  # both import the LLM client (openai), which reading a run does not need
+    from teachloop.agents.reviser import RevisionRecord
+    from teachloop.agents.selector import SelectedSample
+
 GATES: tuple[Gate, ...] = ("plan", "data")
 #: What a sample's review outcome can be (exported per row; ``inspect samples --review``).
 ReviewOutcome = Literal["not_reviewed", "approved", "edited", "rejected"]
@@ -159,3 +162,33 @@ def reviewed_selection(
         edited=edited,
     )
     return kept, record
+
+
+def reviewer_revision(edit: EditedSample, skill: Skill, decision: ReviewDecision) -> RevisionRecord:
+    """A reviewer's answer edit as a kept CoachLM revision: ``reviser train`` learns from it as
+    from a revision the judge trusted (the prompt is the reviser's, on the original sample)."""
+    from teachloop.agents.reviser import RevisionRecord, revision_prompt  # the LLM client: only when used
+
+    before, after = edit.before, edit.after
+    reasons = ["a reviewer corrected the answer"]
+    return RevisionRecord(
+        round=decision.round,
+        task_id=before.id,
+        skill=before.skill,
+        source=before.source,
+        weak_reasons=reasons,
+        original_question=before.question,
+        original_solution=before.solution,
+        original_answer=before.answer,
+        prompt=revision_prompt(before, reasons, skill, []),
+        revised_task_id=after.id,
+        revised_question=after.question,
+        revised_solution=after.solution,
+        revised_answer=after.answer,
+        problems_fixed=[f"answer corrected by reviewer {decision.reviewer}"],
+        judge_verdict="revised",
+        judge_confidence=1.0,
+        judge_reason=decision.note or f"edited by reviewer {decision.reviewer}",
+        check_passed=True,
+        kept=True,
+    )

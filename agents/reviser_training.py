@@ -27,16 +27,18 @@ log = logging.getLogger(__name__)
 
 
 def revision_records(run_dirs: list[Path]) -> list[RevisionRecord]:
-    """Every revision attempt stored in the given run directories, in round order."""
+    """Every revision attempt stored in the given run directories, in round order: the reviser's,
+    then the answers a reviewer corrected at a data review gate."""
     records: list[RevisionRecord] = []
     for root in run_dirs:
         store = RunStore(root)
         if not store.config_path.is_file():
             raise RunDirError(f"{root} is not a teachloop run directory (no config.yaml)")
         for round_ in store.rounds():
-            path = store.round(round_).revisions
-            if path.is_file():
-                records += store.read_models(path, RevisionRecord)
+            paths = store.round(round_)
+            for path in (paths.revisions, paths.review_rows("revisions")):
+                if path.is_file():
+                    records += store.read_models(path, RevisionRecord)
     return records
 
 

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from teachloop.cli import envs, export, inspect, run
+from teachloop.cli import envs, export, inspect, review, run
 from teachloop.cli.common import err
 from teachloop.cli.criteria import criteria_app
 from teachloop.cli.reviser import reviser_app
@@ -31,6 +31,7 @@ app.command("run")(run.run)
 app.command("resume")(run.resume)
 app.command("status")(run.status)
 app.command("export")(export.export)
+app.command("review")(review.review)
 app.add_typer(envs.envs_app, name="envs")
 app.add_typer(inspect.inspect_app, name="inspect")
 app.add_typer(reviser_app, name="reviser")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from teachloop.agents.review import ReviewOutcome
 from teachloop.foundation.errors import ConfigError
 from teachloop.reports import inspector
 
@@ -115,7 +116,14 @@ def samples(
         bool | None, typer.Option("--kept/--dropped", help="only samples kept for training, or only dropped")
     ] = None,
     origin: Annotated[
-        str | None, typer.Option(help="only kept samples of this origin: new or replay")
+        str | None,
+        typer.Option(
+            help="only samples of this origin: new or replay (kept), or made by engine, llm, revision"
+        ),
+    ] = None,
+    review: Annotated[
+        str | None,
+        typer.Option(help="only samples a reviewer approved, edited or rejected (or not_reviewed)"),
     ] = None,
     source: Annotated[
         str | None, typer.Option(help="only samples made by this source, e.g. environment")
@@ -133,10 +141,16 @@ def samples(
         raise ConfigError(
             f"{run.root} has no round {round_}; rounds: {', '.join(map(str, run.round_numbers()))}"
         )
-    if origin is not None and origin not in ("new", "replay"):
-        raise ConfigError(f"--origin must be new or replay, not {origin!r}")
+    origins = ("new", "replay", "engine", "llm", "revision")
+    if origin is not None and origin not in origins:
+        raise ConfigError(f"--origin must be one of {', '.join(origins)}, not {origin!r}")
+    outcomes = get_args(ReviewOutcome)
+    if review is not None and review not in outcomes:
+        raise ConfigError(f"--review must be one of {', '.join(outcomes)}, not {review!r}")
     everything = run.all_samples([round_] if round_ is not None else None)
-    chosen = inspector.filter_samples(everything, skill, min_score, max_score, kept, origin, source, revised)
+    chosen = inspector.filter_samples(
+        everything, skill, min_score, max_score, kept, origin, source, revised, review
+    )
     shown = chosen[:limit] if limit > 0 else chosen
     if as_json:
         _emit(inspector.samples_json(everything, chosen, shown))

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from teachloop.agents.planner import Plan
     from teachloop.criteria.agents import CriteriaReport
     from teachloop.environments.base import Environment, Task
     from teachloop.environments.registry import PluginInfo
@@ -126,6 +127,10 @@ def print_closing(console: Console, summary: dict[str, Any], run_dir: Path) -> N
             console.print(f"the forgetting guard rolled back to round {kept}'s model: the run ends with it")
     status = summary["status"]
     reason = f": {summary['stop_reason']}" if summary.get("stop_reason") else ""
+    if waiting := summary.get("waiting_for_review"):
+        status = (
+            f"paused: round {waiting['round']}'s {waiting['gate']} waits for 'teachloop review {run_dir}'"
+        )
     console.print(f"{status}{reason} · {summary['total_seconds']:.0f}s · {run_dir}")
 
 
@@ -274,3 +279,32 @@ def print_reviser_trained(console: Console, metrics: dict[str, float], out_dir: 
         f"trained a reviser on {int(metrics['pairs'])} pairs (loss {metrics['train_loss']:.3f}) -> {out_dir}",
         highlight=False,
     )
+
+
+def print_waiting_plan(console: Console, plan: Plan) -> None:
+    """A plan waiting for review: each skill's samples, level, trainer and the planner's reasons."""
+    table = Table(title=f"round {plan.round}'s plan ({plan.policy}, {plan.total} samples) waits for review")
+    for column in ("skill", "samples", "level", "trainer", "why"):
+        table.add_column(column, overflow="fold")
+    for a in plan.allocations:
+        table.add_row(a.skill, str(a.n), str(a.difficulty), a.trainer, a.reason)
+    console.print(table)
+
+
+def print_waiting_samples(console: Console, round_: int, rows: Sequence[dict[str, Any]], total: int) -> None:
+    """Selected samples waiting for review, with the scores they were selected by."""
+    table = Table(title=f"round {round_}'s selected samples wait for review ({len(rows)} of {total} shown)")
+    for column in ("id", "skill", "level", "origin", "score", "question", "answer"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        score = "-" if r["score"] is None else f"{r['score']:.2f}"
+        table.add_row(
+            r["id"],
+            r["skill"],
+            str(r["level"]),
+            r["origin"],
+            score,
+            _clip(r["question"], 120),
+            _clip(r["answer"], 60),
+        )
+    console.print(table)

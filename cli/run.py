@@ -81,6 +81,12 @@ def run(
     set_: Annotated[
         list[str], typer.Option("--set", help="any config value, e.g. train.learning_rate=1e-4")
     ] = [],  # noqa: B006
+    review: Annotated[
+        str | None,
+        typer.Option(
+            help="pause for 'teachloop review' after planning and/or selection: plan, data or plan,data"
+        ),
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Run an improvement loop: evaluate, diagnose, plan, generate, revise, score, select, train; repeat."""
@@ -97,6 +103,8 @@ def run(
         overrides.setdefault("teacher", {})["samples_per_round"] = samples_per_round
     if trainer is not None:
         overrides.setdefault("train", {})["trainer"] = trainer
+    if review is not None:
+        overrides["review"] = [g.strip() for g in review.split(",") if g.strip()]
     llm = {"base_url": teacher_base_url, "model": teacher_model}
     if any(v is not None for v in llm.values()):
         overrides.setdefault("teacher", {}).setdefault("llm", {}).update(

@@ -21,6 +21,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from teachloop.agents.review import ReviewRecord
+from teachloop.agents.selector import SelectedSample
+from teachloop.environments.base import Task
 from teachloop.foundation.errors import ConfigError
 
 #: The default environment's shipped example pairs (docs/criteria.md describes how they were made).
@@ -100,3 +103,41 @@ def split_pairs(
     random.Random(seed).shuffle(order)
     n_held = min(len(order) - 1, max(1, round(len(order) * held_out))) if held_out > 0 else 0
     return order[n_held:], order[:n_held]
+
+
+def _pair_sample(task: Task) -> PairSample:
+    return PairSample(question=task.question, solution=task.solution, answer=task.answer)
+
+
+def review_pairs(record: ReviewRecord, kept: list[SelectedSample]) -> list[PreferencePair]:
+    """Preference pairs a data review made: each edited answer over its original, and each rejected
+    sample against the first kept, unedited sample of its skill (none when its skill kept nothing)."""
+    decision = record.decision
+    by = f"reviewer {decision.reviewer}" + (f": {decision.note}" if decision.note else "")
+    k = decision.round
+    pairs = [
+        PreferencePair(
+            id=f"review-r{k}-edit-{e.after.id}",
+            skill=e.after.skill,
+            a=_pair_sample(e.after),
+            b=_pair_sample(e.before),
+            better="a",
+            why=f"answer corrected by {by}",
+        )
+        for e in record.edited
+    ]
+    edited = {e.after.id for e in record.edited}
+    for task in record.rejected:
+        partner = next((s.task for s in kept if s.task.skill == task.skill and s.task.id not in edited), None)
+        if partner is not None:
+            pairs.append(
+                PreferencePair(
+                    id=f"review-r{k}-reject-{task.id}",
+                    skill=task.skill,
+                    a=_pair_sample(partner),
+                    b=_pair_sample(task),
+                    better="a",
+                    why=f"rejected by {by}",
+                )
+            )
+    return pairs

@@ -19,6 +19,7 @@ from teachloop.agents.config import (
     BrainsConfig,
     CurriculumConfig,
     FeedbackLevel,
+    Gate,
     GuardConfig,
     Policy,
     RevisionConfig,
@@ -115,6 +116,10 @@ class RunConfig(Settings):
         default_factory=TrackingConfig, description="experiment tracking: MLflow, TensorBoard or wandb"
     )
     model_cache: Path | None = Field(None, description="where converted students are cached")
+    review: list[Gate] = Field(
+        default_factory=list,
+        description="pause for a person after planning (plan) and/or selection (data): teachloop review",
+    )
 
     def uses_llm(self, role: LLMRole) -> bool:
         """Whether ``role`` talks to the teacher LLM in this run: its brain in ``teacher.brains``,

@@ -253,10 +253,11 @@ def teacher_client(config: RunConfig, root: Path, tracer: Tracer) -> Iterator[Te
 
 
 def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, Any]:
-    from langgraph.types import Overwrite
+    from langgraph.types import Command, Overwrite
 
     from teachloop.loop.brains import build_brains
     from teachloop.loop.context import LoopContext
+    from teachloop.loop.gates import decision_for, pending_review
     from teachloop.loop.graph import compiled_graph
 
     store, config = prepared.store, prepared.config
@@ -299,16 +300,27 @@ def _execute(prepared: PreparedRun, progress: ProgressFn | None) -> dict[str, An
         values: dict[str, Any] = dict(snapshot.values)
         if values and (not snapshot.next or budget_stop(values, config.stop)):  # type: ignore[arg-type]
             return written(values)
-        start_input: dict[str, Any] | None = None if values else {}
+        start_input: Any = None if values else _first_input(config)
+        if waiting := pending_review(snapshot):  # paused at a review gate: continue with the decision
+            start_input = Command(resume=decision_for(store, waiting).model_dump(mode="json"))
         with tracer.span("run", "loop", inputs={"resumed": bool(values)}) as sp:
             for values in graph.stream(
                 start_input, run_config, context=context, stream_mode="values", durability="sync"
-            ):  # type: ignore[call-overload]  # langgraph types stream(context=...) as None
+            ):
                 written(values)
                 if not values.get("stop_reason") and budget_stop(values, config.stop):  # type: ignore[arg-type]
                     break  # at a node boundary: the checkpoint names the next node, resume runs it
             sp.outputs = {"round": values.get("round"), "stop_reason": values.get("stop_reason")}
-        return written(values)
+        summary = written(values)
+        if waiting := pending_review(graph.get_state(run_config)):
+            summary["waiting_for_review"] = waiting.model_dump()
+            store.write_json(store.summary_path, summary)
+        return summary
+
+
+def _first_input(config: RunConfig) -> dict[str, Any]:
+    """A new run's input: the review gates it pauses at (none: the state has no such channel)."""
+    return {"review_gates": list(config.review)} if config.review else {}
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
+from teachloop.agents.config import Gate
 from teachloop.agents.guard import GuardDecision
 from teachloop.agents.planner import Plan
 from teachloop.evals.metrics import EvalSummary
@@ -60,6 +61,7 @@ class LoopState(TypedDict, total=False):
     plans: Annotated[list[Plan], operator.add]
     llm_usage: Annotated[list[LLMSpend], operator.add]
     guards: Annotated[list[GuardDecision], operator.add]
+    review_gates: list[Gate]
     stop_reason: str | None
 
 

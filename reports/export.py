@@ -94,6 +94,8 @@ def export_rows(run: RunData, verifier: Callable[[Task], float]) -> list[ExportR
             else {}
         )
         review = run.review(k, "data")
+        review = review if review and review.applied else None
+        before_edit = {e.after.id: e.before for e in review.edited} if review else {}
         for sample in store.read_models(paths.selected, SelectedSample):
             task = sample.task
             made_by = task.metadata.get(MADE_BY) or {}
@@ -104,7 +106,7 @@ def export_rows(run: RunData, verifier: Callable[[Task], float]) -> list[ExportR
                     round=k,
                     skill=task.skill,
                     level=task.difficulty,
-                    origin=origin_of(sample),
+                    origin=origin_of(sample.model_copy(update={"task": before_edit.get(task.id, task)})),
                     task_id=task.id,
                     source=task.source,
                     teacher_model=made_by.get("model"),
@@ -112,7 +114,7 @@ def export_rows(run: RunData, verifier: Callable[[Task], float]) -> list[ExportR
                     verifier_reward=verifier(task),
                     criteria_score=score.quality if score else None,
                     selection_score=score.score if score else None,
-                    review=review.outcome(task.id) if review and review.applied else "not_reviewed",
+                    review=review.outcome(task.id) if review else "not_reviewed",
                 )
             )
     return rows

@@ -153,14 +153,19 @@ def filter_samples(
     origin: str | None,
     source: str | None,
     revised: bool | None,
+    review: str | None = None,
 ) -> list[Sample]:
+    """``origin`` is new or replay (how the selector took it) or what made it: engine, llm, revision;
+    ``review`` a review outcome (approved, edited, rejected, not_reviewed)."""
+
     def keep(s: Sample) -> bool:
         return (
             (not skills or s.skill in skills)
             and (min_score is None or (s.score is not None and s.score >= min_score))
             and (max_score is None or (s.score is not None and s.score <= max_score))
             and (kept is None or s.kept == kept)
-            and (origin is None or s.origin == origin)
+            and (origin is None or origin in (s.origin, s.made_by))
+            and (review is None or s.review == review)
             and (source is None or s.source == source)
             and (revised is None or s.revised == revised)
         )
@@ -205,7 +210,18 @@ def print_samples(
     each revised one as a diff (when clipped) and how many more matched."""
     width = None if full else 60
     table = Table(title=f"samples: {len(chosen)} of {len(everything)} match", title_justify="left")
-    for col in ("round", "skill", "score", "checks", "kept", "question", "answer"):
+    reviewed = any(s.review != "not_reviewed" for s in everything)
+    columns = (
+        "round",
+        "skill",
+        "score",
+        "checks",
+        "kept",
+        *(("review",) if reviewed else ()),
+        "question",
+        "answer",
+    )
+    for col in columns:
         table.add_column(col, overflow="fold")
     for s in shown:
         diff = s.diff()
@@ -215,6 +231,7 @@ def print_samples(
             "-" if s.score is None else f"{s.score:g}",
             _flags(s),
             (s.origin or "yes") if s.kept else "no",
+            *((s.review,) if reviewed else ()),
             _diff_text(diff["question"]) if diff and full else Text(_clip(s.question, width)),
             _diff_text(diff["answer"]) if diff and full else Text(_clip(s.answer, width)),
         )

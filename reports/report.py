@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from teachloop.agents.review import GATES, ReviewRecord
 from teachloop.evals.metrics import EvalSummary, ItemResult
 from teachloop.foundation.files import atomic_write_text
 from teachloop.foundation.types import SPLITS
@@ -35,6 +36,7 @@ class RoundView:
     data: RoundData
     samples: list[Sample]
     evals: dict[str, list[ItemResult]]
+    reviews: list[ReviewRecord]
 
     @property
     def round(self) -> int:
@@ -128,6 +130,7 @@ def context(run: RunData) -> dict[str, Any]:
                 data=r,
                 samples=run.samples(r.round),
                 evals={split: run.eval_items(r.round, split) for split in SPLITS},
+                reviews=[v for g in GATES if (v := run.review(r.round, g))],
             )
             for r in rounds
         ],

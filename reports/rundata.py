@@ -22,11 +22,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from teachloop.agents.config import Gate
 from teachloop.agents.curriculum import Curriculum
 from teachloop.agents.diagnoser import WeaknessReport
 from teachloop.agents.guard import GuardDecision
 from teachloop.agents.planner import Plan
-from teachloop.agents.review import GATES, Gate, ReviewRecord
+from teachloop.agents.review import GATES, ReviewOutcome, ReviewRecord
 from teachloop.evals.metrics import EvalSummary, ItemResult
 from teachloop.foundation.errors import RunDirError
 from teachloop.foundation.redact import redact
@@ -61,6 +62,17 @@ class Sample(BaseModel):
     origin: Literal["new", "replay"] | None = None
     original_question: str | None = None
     original_answer: str | None = None
+    review: ReviewOutcome = "not_reviewed"
+
+    @property
+    def made_by(self) -> Literal["engine", "llm", "revision", "replay"]:
+        """Where a sample came from, as ``teachloop export`` names it: an earlier round (replay),
+        the reviser, the teacher LLM, or the environment's generator (engine)."""
+        if self.origin == "replay":
+            return "replay"
+        if self.revised and self.review != "edited":
+            return "revision"
+        return "llm" if (self.source or "").startswith("teacher:") else "engine"
 
     @property
     def revised(self) -> bool:
@@ -80,6 +92,7 @@ class Sample(BaseModel):
     def as_json(self) -> dict[str, Any]:
         out = self.model_dump(mode="json")
         out["revised"] = self.revised
+        out["made_by"] = self.made_by
         diff = self.diff()
         out["diff"] = {k: [p.model_dump() for p in v] for k, v in diff.items()} if diff else None
         return out
@@ -215,7 +228,8 @@ class RunData:
             for row in tables["selected"]
             if str(_task_of(row).get("id")) not in seen
         ]
-        return samples
+        review = self.review(round_, "data")
+        return [_reviewed(s, review) for s in samples] if review and review.applied else samples
 
     @staticmethod
     def _sample(
@@ -252,6 +266,22 @@ class RunData:
     @cached_property
     def spans(self) -> list[Span]:
         return read_spans(self.store.traces_db)
+
+
+def _reviewed(sample: Sample, review: ReviewRecord) -> Sample:
+    """A sample of a reviewed round with the reviewer's outcome; an edited one shows the edit."""
+    edited = next((e for e in review.edited if e.after.id == sample.task_id), None)
+    if edited is not None:
+        return sample.model_copy(
+            update={
+                "review": "edited",
+                "answer": edited.after.answer,
+                "original_answer": edited.before.answer,
+            }
+        )
+    if any(t.id == sample.task_id for t in review.rejected):
+        return sample.model_copy(update={"review": "rejected"})
+    return sample.model_copy(update={"review": "approved"}) if sample.kept else sample
 
 
 class TraceNode(BaseModel):

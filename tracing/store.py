@@ -100,6 +100,11 @@ class RoundPaths:
     def selected(self) -> Path:
         return self.dir / "selected.parquet"
 
+    @property
+    def selected_unreviewed(self) -> Path:
+        """What select chose before a data review removed or edited samples (``selected``)."""
+        return self.dir / "selected_unreviewed.parquet"
+
     def rows(self, trainer: Literal["sft", "dpo", "grpo"]) -> Path:
         """The trainer-ready table of one recipe (prompt/completion, preference pairs, GRPO prompts)."""
         return self.dir / f"{trainer}.parquet"

@@ -74,7 +74,7 @@ def stop_reason(state: LoopState, config: RunConfig, elapsed: float) -> str | No
             return f"no dev gain for {stop.patience} round(s)"
     if stop.max_minutes is not None and elapsed >= stop.max_minutes * 60:
         return f"time budget of {stop.max_minutes:g} min spent"
-    trained = sum(s.selected for s in state.get("samples", []))
+    trained = sum({s.round: s.selected for s in state.get("samples", [])}.values())  # a review recounts
     if stop.max_samples is not None and trained >= stop.max_samples:
         return f"data budget of {stop.max_samples} samples spent"
     return None

@@ -14,7 +14,18 @@ from teachloop.loop.state import LoopState, NodeTiming
 NodeFn = Callable[[LoopState, LoopContext], dict[str, Any]]
 #: Nodes that work on the next round's data; the others work on the current round.
 _NEXT_ROUND_NODES = frozenset(
-    {"frontier", "plan", "generate", "revise", "score", "select", "rollout", "train"}
+    {
+        "frontier",
+        "plan",
+        "review_plan",
+        "generate",
+        "revise",
+        "score",
+        "select",
+        "review_data",
+        "rollout",
+        "train",
+    }
 )
 
 
