@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from teachloop.environments.registry import PluginInfo
     from teachloop.environments.selfcheck import CheckRow
     from teachloop.evals.config import EvalConfig
+    from teachloop.loop.dryrun import DryRun
     from teachloop.loop.runner import RunStatus
     from teachloop.tracing.progress import ProgressUpdate
 
@@ -308,3 +309,55 @@ def print_waiting_samples(console: Console, round_: int, rows: Sequence[dict[str
             _clip(r["answer"], 60),
         )
     console.print(table)
+
+
+def print_dry_run(console: Console, dry: DryRun) -> None:
+    """``run --dry-run``: the run's size, then the teacher LLM's calls, tokens and cost per role."""
+    console.print(
+        "dry run: nothing is written, no model is loaded, no request is sent", highlight=False, soft_wrap=True
+    )
+    console.print(
+        f"{dry.env} · student {dry.student} · {dry.rounds} round(s) · {dry.skills} skills · "
+        f"{dry.eval_items} dev and test items evaluated after every round",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"per round: {dry.samples_per_round} training samples planned, about {dry.candidates_per_round} "
+        "candidates made and checked",
+        highlight=False,
+        soft_wrap=True,
+    )
+    brains = ", ".join(f"{r} {b}" for r, b in dry.brains.items())
+    console.print(f"brains: {brains}", highlight=False, soft_wrap=True)
+    if not dry.roles:
+        console.print(
+            "teacher LLM: not used (every role is heuristic): 0 tokens, $0", highlight=False, soft_wrap=True
+        )
+        return
+    table = Table(title="teacher LLM over the run (estimate)")
+    table.add_column("role", no_wrap=True)
+    table.add_column("model")
+    for col in ("calls", "prompt tokens", "completion tokens", "USD"):
+        table.add_column(col, justify="right")
+    for r in dry.roles:
+        cells = [r.calls, r.prompt_tokens, r.completion_tokens]
+        usd = "-" if r.cost_usd is None else f"{r.cost_usd:.4f}"
+        table.add_row(r.role, r.model, *["-" if c is None else f"{c:,}" for c in cells], usd)
+    table.add_row("total", "", "", "", f"{dry.tokens:,} tokens", f"{dry.cost_usd:.4f}")
+    console.print(table)
+    for r in dry.roles:
+        if r.note:
+            console.print(f"{r.role}: {r.note}", highlight=False, soft_wrap=True)
+    prices = "; ".join(f"{m} {p.prompt:g} prompt, {p.completion:g} completion" for m, p in dry.prices.items())
+    console.print(
+        f"prices used (USD per million tokens, teacher.llm.prices): {prices or 'none of these models'}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        "tokens are estimated at ~4 characters each; the reviser is assumed to get a third of the "
+        "teacher-written tasks (see docs/llm-teacher.md, 'Budgets')",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -19,6 +19,7 @@ from teachloop.cli.common import err, out, parse_pairs, quiet_libraries
 from teachloop.cli.progress import ConsoleProgress
 
 if TYPE_CHECKING:
+    from teachloop.loop.config import RunConfig
     from teachloop.loop.context import ProgressFn
 
 
@@ -81,6 +82,14 @@ def run(
     set_: Annotated[
         list[str], typer.Option("--set", help="any config value, e.g. train.learning_rate=1e-4")
     ] = [],  # noqa: B006
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="print what the run will do (rounds, samples, LLM calls per role, estimated tokens and "
+            "cost) and write nothing",
+        ),
+    ] = False,
     review: Annotated[
         str | None,
         typer.Option(
@@ -114,6 +123,9 @@ def run(
     if teacher is not None:
         merged = with_teacher(merged, teacher)
     cfg = build_config(merged)
+    if dry_run:
+        _dry_run(cfg)
+        return
     quiet_libraries()
     prepared = runner.prepare(cfg, run_dir)
     if not quiet:
@@ -122,6 +134,14 @@ def run(
         summary = runner.start(prepared, progress)
     _attach_report(prepared.store.root)
     render.print_closing(out, summary, prepared.store.root)
+
+
+def _dry_run(cfg: RunConfig) -> None:
+    """The run's plan and teacher LLM estimate (loop/dryrun.py): no run directory, no model, no request."""
+    from teachloop.environments.registry import load_environment
+    from teachloop.loop.dryrun import estimate
+
+    render.print_dry_run(out, estimate(cfg, load_environment(cfg.env, cfg.env_options)))
 
 
 def resume(run_dir: Annotated[Path, typer.Argument(help="a run directory")], quiet: Quiet = False) -> None:
