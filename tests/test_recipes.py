@@ -288,6 +288,12 @@ def test_round_trains_under_accelerate_launch_with_one_cpu_process(
     assert metrics["rows/grpo"] > 0 and "grpo/train_loss" in metrics
     assert (store.round(1).model / "model.safetensors").is_file()
     assert "accelerate.launch" in _tool_spans(run_dir)
+    # the launched job's progress (forwarded to the loop's console while it trains)
+    progress = [
+        json.loads(ln) for ln in (store.round(1).dir / "train_progress.jsonl").read_text().splitlines()
+    ]
+    assert progress[-1]["task"] == "grpo steps" and progress[-1]["done"] == progress[-1]["total"] > 0
+    assert "loss" in progress[-1]["stats"]
 
 
 @pytest.mark.slow

@@ -162,3 +162,19 @@ def test_params_are_flat_and_redacted() -> None:
     flat = params(config)
     assert flat["teacher.llm.api_key"] == "[REDACTED]"
     assert "pw" not in flat["teacher.llm.base_url"] and flat["tags"] == "[]"
+
+
+def test_an_unusable_tracker_fails_in_one_line_before_anything_is_written(
+    tmp_path: Path, model_cache: Path, tiny_student: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    args = tiny_run_args(model_cache, run_dir, rounds=0)
+    assert cli_in_process(*args, "--set", "tracking.backend=comet") == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: bad config value tracking.backend: Input should be 'none', 'mlflow'")
+    if importlib.util.find_spec("wandb") is None:  # accepted, but only with the package
+        assert cli_in_process(*args, "--set", "tracking.backend=wandb") == 2
+        assert capsys.readouterr().err.splitlines() == [
+            "error: tracking.backend wandb needs wandb: pip install wandb"
+        ]
+    assert not run_dir.exists()
