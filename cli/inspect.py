@@ -143,7 +143,10 @@ def samples(
         )
     origins = ("new", "replay", "engine", "llm", "revision")
     if origin is not None and origin not in origins:
-        raise ConfigError(f"--origin must be one of {', '.join(origins)}, not {origin!r}")
+        raise ConfigError(
+            f"--origin must be new or replay (how it was kept) or engine, llm, revision (what made it), "
+            f"not {origin!r}"
+        )
     outcomes = get_args(ReviewOutcome)
     if review is not None and review not in outcomes:
         raise ConfigError(f"--review must be one of {', '.join(outcomes)}, not {review!r}")
