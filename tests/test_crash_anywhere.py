@@ -1,25 +1,38 @@
-"""Crash anywhere: SIGKILL a 2-round tiny run at a dozen random moments spread over every node
-type, resume after each kill, and check the finished run equals an uninterrupted one — same
-rounds, same sample counts and ids, no node finished twice — with no half-written artifact."""
+"""Crash anywhere: SIGKILL a 2-round run once inside every node type, resume after each kill, and
+check the finished run equals an uninterrupted one bit for bit — the same weights reached through
+the same per-step losses, the same samples, rollouts and preference pairs, the same teacher's
+diagnoses and plans — with no half-written artifact and no finished node run again.
+
+The run is the one with the most state to lose: the diagnoser and the planner are LLM brains
+against a loopback OpenAI-compatible server (tests/fake_openai.py answering as
+tests/teacher_script.py), and round 2 moves every skill to DPO (``train.trainer=auto`` with a
+stall threshold of 100%), so round 2 samples rollouts and trains on pairs from them.
+
+Kills are aimed at moments the process halts at itself (tests/killpoint.py), chosen from what an
+observed uninterrupted run did: a node's start, between two of its file writes, between two
+training steps, or after it returned but before its checkpoint. So every kill provably lands
+inside its node, and a resume must run again exactly the nodes killed after they returned."""
 
 from __future__ import annotations
 
 import json
 import random
-import signal
-import subprocess
-import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fake_openai import FakeOpenAI
+from killpoint import Execution, KillPoint, kill_at, observed_run
+from teacher_script import ScriptedTeacher
 
-from helpers import assert_whole, cli_env, node_seconds, teachloop, tiny_run_args
-from teachloop.agents.selector import SelectedSample
+from helpers import assert_whole, cli_env, teachloop, tiny_run_args, trained
 from teachloop.tracing.spans import read_spans
 from teachloop.tracing.store import RunStore
 
-PIPELINE = [
+NODE_TYPES = {
+    "setup",
+    "evaluate",
+    "guard",
     "diagnose",
     "frontier",
     "plan",
@@ -27,16 +40,40 @@ PIPELINE = [
     "revise",
     "score",
     "select",
+    "rollout",
     "train",
-    "evaluate",
-    "guard",
-]
-#: Every node execution of a 2-round run, in order, as it appears in the progress output.
-EXECUTIONS = [(0, "setup"), (0, "evaluate")] + [
-    (r if node in ("diagnose",) else r + 1, node) for r in (0, 1) for node in PIPELINE
-]
-KILLS = 12
-SLOW_NODES = {"setup", "evaluate", "train"}
+}
+
+
+@pytest.fixture(scope="module")
+def teacher() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(ScriptedTeacher()) as server:
+        yield server
+
+
+def _args(model_cache: Path, run_dir: Path, teacher: FakeOpenAI) -> list[str]:
+    return [
+        *tiny_run_args(model_cache, run_dir),
+        *("--samples-per-round", "8", "--set", "train.batch_size=4", "--set", "train.dpo.samples=2"),
+        *("--set", "eval.max_new_tokens=4"),
+        *("--trainer", "auto", "--set", "train.stall_threshold=1.0"),
+        *("--teacher-base-url", teacher.base_url, "--teacher-model", "scripted"),
+        *("--set", "teacher.brains.diagnoser=openai", "--set", "teacher.brains.planner=openai"),
+    ]
+
+
+def _env(model_cache: Path) -> dict[str, str]:
+    return {**cli_env(model_cache), "OPENAI_API_KEY": "sk-loopback-test"}
+
+
+@pytest.fixture(scope="module")
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, model_cache: Path, tiny_student: Path, teacher: FakeOpenAI
+) -> tuple[Path, list[Execution]]:
+    """The uninterrupted run, and what each of its node executions did."""
+    tmp = tmp_path_factory.mktemp("reference")
+    run_dir = tmp / "run"
+    return run_dir, observed_run(_args(model_cache, run_dir, teacher), run_dir, tmp, _env(model_cache))
 
 
 def _completed(run_dir: Path) -> list[tuple[int, str]]:
@@ -44,84 +81,77 @@ def _completed(run_dir: Path) -> list[tuple[int, str]]:
     return [(s.round or 0, s.name) for s in spans if s.kind == "node" and s.status == "ok"]
 
 
-def _next_target(run_dir: Path, covered: set[str], rng: random.Random) -> tuple[int, str] | None:
-    """A node execution still to come: the first of a node type not killed yet, else a random near one."""
-    done = set(_completed(run_dir))
-    remaining = [e for e in EXECUTIONS if e not in done]
-    if not remaining:
-        return None
-    fresh = [e for e in remaining if e[1] not in covered]
-    return fresh[0] if fresh else rng.choice(remaining[:4])
+def _kill_points(executions: list[Execution], run_dir: Path, marker: Path) -> list[KillPoint]:
+    """One kill in the first execution of every node type, at a random moment it really has;
+    training is killed mid-way (between two steps) in round 2, whose DPO trains on the rollouts
+    (test_resume kills SFT mid-way)."""
+    rng = random.Random(12)
+    points, covered = [], set()
+    for e in executions:
+        if e.node in covered or (e.node, e.round) == ("train", 1):
+            continue
+        covered.add(e.node)
+        moments = (
+            [("step", n) for n in range(2, e.steps + 1)]  # some steps taken, some not
+            if e.steps > 1
+            else [("start", 1), *(("write", n) for n in range(1, len(e.written) + 1)), ("end", 1)]
+        )
+        at, n = rng.choice(moments)
+        points.append(KillPoint(run_dir=run_dir, marker=marker, node=e.node, round=e.round, at=at, n=n))
+    return points
 
 
-def _marker(execution: tuple[int, str]) -> str:
-    round_, node = execution
-    return f"round {round_}  {node:<9} …"
-
-
-def _start_and_kill(args: list[str], cwd: Path, model_cache: Path, marker: str, delay: float) -> bool:
-    """Run ``teachloop args``; SIGKILL it ``delay`` s after ``marker`` shows. False if it finished first."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "teachloop", *args],
-        cwd=cwd,
-        env=cli_env(model_cache),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if marker in line:
-            time.sleep(delay)
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
-    return proc.returncode == -signal.SIGKILL
+def _table(run_dir: Path, name: str) -> list[list[dict[str, object]]]:
+    """The rows of ``name`` in each round that wrote it."""
+    store = RunStore(run_dir)
+    paths = [store.round(r).dir / name for r in (1, 2)]
+    return [store.read_rows(p) for p in paths if p.exists()]
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_equals_uninterrupted(
-    tmp_path: Path, model_cache: Path, finished_run: Path
+def test_sigkill_inside_every_node_then_resume_equals_uninterrupted(
+    tmp_path: Path, model_cache: Path, reference: tuple[Path, list[Execution]], teacher: FakeOpenAI
 ) -> None:
+    ref_dir, executions = reference
+    assert {e.node for e in executions} == NODE_TYPES
     run_dir = tmp_path / "run"
-    rng = random.Random(20261122)
-    args = tiny_run_args(model_cache, run_dir)
-    killed: list[tuple[int, str]] = []
-    while len(killed) < KILLS and (target := _next_target(run_dir, {n for _, n in killed}, rng)):
-        # slow nodes die somewhere inside (scaled to their reference duration, so the kill does not
-        # overshoot into later nodes on a fast machine); fast ones (milliseconds) right as they start
-        delay = (
-            rng.uniform(0.05, 0.9) * node_seconds(finished_run, *target) if target[1] in SLOW_NODES else 0.0
-        )
-        if _start_and_kill(args, tmp_path, model_cache, _marker(target), delay):
-            killed.append(target)
+    points = _kill_points(executions, run_dir, tmp_path / "landed.json")
+    assert {p.at for p in points} == {"start", "write", "step", "end"}, points
+    args = _args(model_cache, run_dir, teacher)
+    for point in points:
+        where = (point.round, point.node)
+        before = _completed(run_dir).count(where)
+        landed = kill_at(point, args, tmp_path, _env(model_cache))
+        assert (landed.round, landed.node, landed.at, landed.n) == (*where, point.at, point.n)
+        finished = _completed(run_dir).count(where) - before
+        # the node was unfinished when killed, except at "end" (returned, not yet checkpointed)
+        assert finished == (point.at == "end"), point
         args = ["resume", str(run_dir)]
-    assert len(killed) >= 10, f"only {len(killed)} kills landed before the run finished"
-    assert {n for _, n in killed} == {n for _, n in EXECUTIONS}, killed
-    final = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache)
+    final = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache, env=_env(model_cache))
     assert final.returncode == 0, final.stderr
 
     ours = json.loads((run_dir / "summary.json").read_text())
-    reference = json.loads((finished_run / "summary.json").read_text())
+    ref = json.loads((ref_dir / "summary.json").read_text())
     assert ours["status"] == "complete"
-    assert [r["round"] for r in ours["rounds"]] == [r["round"] for r in reference["rounds"]]
-    for a, b in zip(ours["rounds"], reference["rounds"], strict=True):
+    assert [r["round"] for r in ours["rounds"]] == [0, 1, 2]
+    for a, b in zip(ours["rounds"], ref["rounds"], strict=True):
         assert a.get("samples") == b.get("samples")
-    store, ref = RunStore(run_dir), RunStore(finished_run)
-    for r in (1, 2):
-        ids = [s.task.id for s in store.read_models(store.round(r).selected, SelectedSample)]
-        assert len(ids) == len(set(ids)), "duplicated samples"
-        ref_ids = [s.task.id for s in ref.read_models(ref.round(r).selected, SelectedSample)]
-        assert ids == ref_ids, "lost or changed samples"
-    completed = [
-        (s.round, s.name)
-        for s in read_spans(run_dir / "traces.sqlite")
-        if s.kind == "node" and s.status == "ok"
-    ]
-    # A kill aimed at a millisecond node can land after its span closed and before its checkpoint
-    # was written; resume then runs it again, which is safe because nodes rewrite the same files.
-    # Any other node finishing twice is a resume that redid work it had saved.
+        for split in ("dev", "test"):
+            assert a[split]["skills"] == b[split]["skills"]
+    for round_ in (1, 2):
+        assert trained(run_dir, round_) == trained(ref_dir, round_), f"round {round_} trained differently"
+    for name in ("selected.parquet", "sft.parquet", "rollouts.parquet", "dpo.parquet"):
+        assert _table(run_dir, name) == _table(ref_dir, name), name
+    assert _table(ref_dir, "dpo.parquet")[0], "round 2 made no preference pairs"
+    for round_ in (0, 1, 2):
+        for name in ("weakness.json", "plan.json"):
+            path = Path("rounds") / str(round_) / name
+            if (ref_dir / path).exists():
+                assert (run_dir / path).read_text() == (ref_dir / path).read_text(), path
+    assert set(teacher.counts) == {"requests", "ok"}
+
+    completed = _completed(run_dir)
+    assert sorted(set(completed)) == sorted((e.round, e.node) for e in executions)
     twice = {e for e in completed if completed.count(e) > 1}
-    assert twice <= {e for e in killed if e[1] not in SLOW_NODES}, f"a finished node ran twice: {twice}"
-    assert set(completed) == set(EXECUTIONS)
+    assert twice == {(p.round, p.node) for p in points if p.at == "end"}, "a finished node ran twice"
     assert_whole(run_dir)
