@@ -193,3 +193,17 @@ def test_kept_revisions_become_reviser_training_rows(faulty_run: tuple[Path, Cou
         assert row["prompt"] == [m.model_dump() for m in record.prompt]
         revision = RevisionReply.model_validate_json(row["completion"][0]["content"])
         assert (revision.question, revision.answer) == (record.revised_question, record.revised_answer)
+
+
+def test_the_diagnose_node_shows_its_llm_calls_live(faulty_run: tuple[Path, Counter[str], str]) -> None:
+    """The last progress line of round 0's diagnose node (its only LLM node) counts the calls,
+    failures, retries and tokens the summary records for it."""
+    run_dir, _, output = faulty_run
+    lines = [ln for ln in output.splitlines() if ln.startswith("round 0  diagnose  llm calls ")]
+    usage = json.loads((run_dir / "summary.json").read_text())["rounds"][0]["llm"]["diagnoser"]
+    calls = usage["requests"] - usage["retries"] + usage["cache_hits"]
+    tokens = usage["prompt_tokens"] + usage["completion_tokens"]
+    assert lines[-1] == (
+        f"round 0  diagnose  llm calls {calls} · failed {usage['failures']} · "
+        f"retried {usage['retries']} · tokens {tokens}"
+    )

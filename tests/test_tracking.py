@@ -178,3 +178,24 @@ def test_an_unusable_tracker_fails_in_one_line_before_anything_is_written(
             "error: tracking.backend wandb needs wandb: pip install wandb"
         ]
     assert not run_dir.exists()
+
+
+def test_a_tracker_that_fails_costs_a_warning_and_the_rounds_are_logged_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Down(_Recorder):
+        up = False
+
+        def log_rounds(self, rounds: dict[int, dict[str, float]]) -> None:
+            if not self.up:
+                raise ConnectionError("tracker unreachable")
+            super().log_rounds(rounds)
+
+    tracker = Down()
+    tracking = RunTracking(tracker, TrackingState(backend="mlflow", run_id="r1"), tmp_path / "tracking.json")
+    running = {"status": "incomplete", "rounds": [_round(0), _round(1)]}
+    tracking.update(running)  # no exception: the run goes on
+    assert "could not log rounds [0]" in caplog.text and tracking.state.logged_rounds == []
+    tracker.up = True
+    tracking.update(running)
+    assert [list(batch) for batch in tracker.logged] == [[0]] and tracking.state.logged_rounds == [0]

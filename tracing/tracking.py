@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import time
 import uuid
@@ -34,6 +35,7 @@ from teachloop.foundation.files import atomic_write_text
 from teachloop.foundation.redact import redact
 from teachloop.tracing.tracking_config import Backend, TrackingConfig
 
+log = logging.getLogger(__name__)
 #: Environment variable ``training.common`` reads for ``TrainingArguments.report_to``.
 REPORT_TO_ENV = "TEACHLOOP_REPORT_TO"
 STATE_FILE = "tracking.json"
@@ -296,7 +298,11 @@ class RunTracking:
         new = [r for r in final_rounds(summary) if r not in self.state.logged_rounds]
         if not new:
             return
-        self.tracker.log_rounds({r: round_metrics(entries[r]) for r in new})
+        try:
+            self.tracker.log_rounds({r: round_metrics(entries[r]) for r in new})
+        except Exception as err:  # a tracker server down must not stop the run; tried again next node
+            log.warning("tracking: could not log rounds %s (%s: %s)", new, type(err).__name__, err)
+            return
         self.state = self.state.model_copy(
             update={"logged_rounds": sorted([*self.state.logged_rounds, *new])}
         )
@@ -332,7 +338,13 @@ def open_tracking(settings: TrackingConfig, root: Path, config: Mapping[str, Any
     check_installed(settings)
     path = root / STATE_FILE
     state = TrackingState.model_validate_json(path.read_text()) if path.is_file() else None
-    tracker = _BACKENDS[settings.backend](settings, root, state.run_id if state else None, config)
+    try:
+        tracker = _BACKENDS[settings.backend](settings, root, state.run_id if state else None, config)
+    except Exception as err:
+        raise ConfigError(
+            f"tracking.backend {settings.backend}: cannot open the tracker ({type(err).__name__}: "
+            f"{str(err)[:300]}); fix tracking in {root / 'config.yaml'}, then run 'teachloop resume {root}'"
+        ) from err
     if state is None:
         state = TrackingState(backend=settings.backend, run_id=tracker.run_id)
         atomic_write_text(path, state.model_dump_json(indent=2))
