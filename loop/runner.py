@@ -232,6 +232,7 @@ def track_files(run_dir: Path, paths: list[Path]) -> None:
     if tracking is not None:
         for path in paths:
             tracking.log_artifact(path)
+        tracking.finish(ok=True)  # the run had ended well; this closes what reopening opened
 
 
 @contextmanager

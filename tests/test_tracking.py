@@ -48,6 +48,7 @@ def test_mlflow_run_holds_config_rounds_artifacts_and_trl_steps(
     run_dir, summary = _tracked_run(
         tmp_path,
         model_cache,
+        capsys,
         "tracking.backend=mlflow",
         f"tracking.mlflow_uri={uri}",
         "tracking.experiment=t19",

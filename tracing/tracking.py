@@ -288,10 +288,6 @@ class RunTracking:
     def __init__(self, tracker: Tracker, state: TrackingState, path: Path) -> None:
         self.tracker, self.state, self.path = tracker, state, path
 
-    @property
-    def run_id(self) -> str:
-        return self.state.run_id
-
     def update(self, summary: Mapping[str, Any]) -> None:
         """Log the rounds of ``summary`` that became final since the last call."""
         entries = {r["round"]: r for r in summary["rounds"] if "round" in r}
