@@ -151,8 +151,8 @@ def export_run(
     allow_partial: bool = False,
     model: ModelChoice = "final",
 ) -> ExportResult:
-    """Write ``out/dataset`` (save_to_disk), ``out/data.jsonl``, ``out/README.md`` (dataset card)
-    and ``out/model`` with its model card."""
+    """Write ``out/dataset`` (save_to_disk), ``out/data.jsonl``, ``out/README.md`` (dataset card),
+    ``out/model`` with its model card, and ``out/review_pairs.jsonl`` when reviewers made pairs."""
     partial = run.summary.get("status") != "complete"
     if partial and not allow_partial:
         raise RunDirError(
@@ -170,6 +170,15 @@ def export_run(
     dataset.save_to_disk(str(out / "dataset"))
     atomic_write_text(out / "data.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     config = dict(redact(run.config))
+    pairs = [
+        line
+        for k in run.round_numbers()
+        if (path := run.store.round(k).review_rows("pairs")).is_file()
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+    if pairs:  # what reviewers' rejections and edits taught, for criteria mine --pairs
+        atomic_write_text(out / "review_pairs.jsonl", "".join(line + "\n" for line in pairs))
     jsonl_bytes = (out / "data.jsonl").stat().st_size
     atomic_write_text(out / "README.md", dataset_card(run, rows, config, partial, jsonl_bytes))
     k = model_round(run, model)

@@ -170,6 +170,16 @@ def test_paused_run_killed_and_resumed_with_decisions(
         == 0
     )
     assert json.loads(capsys.readouterr().out)["matched"] == 9
+    exported = tmp_path / "export"
+    assert cli_in_process("export", str(run_dir), "--out", str(exported)) == 0
+    rows = [json.loads(line) for line in (exported / "data.jsonl").read_text().splitlines()]
+    assert len(rows) == 9 and rejected.id not in {r["task_id"] for r in rows}
+    assert [(r["review"], r["messages"][-1]["content"]) for r in rows if r["task_id"] == edited.id] == [
+        ("edited", new_answer)
+    ]
+    assert {r["review"] for r in rows if r["task_id"] != edited.id} == {"approved"}
+    assert len(load_pairs(exported / "review_pairs.jsonl")) == len(pairs)
+    capsys.readouterr()
     assert cli_in_process("report", str(run_dir)) == 0
     page = (run_dir / "report.html").read_text()
     assert (
