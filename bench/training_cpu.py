@@ -39,7 +39,7 @@ from teachloop.environments.registry import load_environment
 from teachloop.evals.config import EvalConfig
 from teachloop.training.config import TrainConfig
 from teachloop.training.generation import TokenUsage, generate
-from teachloop.training.sft import AnswerOnlySFTTrainer, sft_config, sft_trainer
+from teachloop.training.sft import sft_trainer
 from teachloop.training.student import DEFAULT_STUDENT, load_student, resolve_student, weights_dtype
 
 
@@ -95,46 +95,24 @@ def sft_rows(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def train_once(
-    student: Path, rows: list[dict[str, Any]], settings: TrainConfig, grouped: bool
-) -> dict[str, float]:
-    model, tokenizer = load_student(student)
-    model.train()
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = AnswerOnlySFTTrainer(
-            model=model,
-            args=sft_config(settings, Path(tmp), seed=0, group_by_length=grouped),
-            train_dataset=Dataset.from_list(rows),
-            processing_class=tokenizer,
-        )
-        loader = trainer.get_train_dataloader()
-        real = padded = 0
-        for batch in loader:
-            mask = batch["attention_mask"]
-            real += int(mask.sum())
-            padded += mask.numel()
-        start = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - start
-    return {
-        "seconds": seconds,
-        "rows_per_s": len(rows) / seconds,
-        "tokens_per_s": real / seconds,
-        "padding_share": 1 - real / padded,
-    }
+def _token_counts(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """(real, trained) tokens of a batch; a padding-free batch is one flattened sequence of real tokens."""
+    mask = batch.get("attention_mask")
+    trained = batch["input_ids"].numel()
+    return (trained if mask is None else int(mask.sum())), trained
 
 
 def bench_sft(student: Path, n_rows: int, batch_size: int, with_bf16: bool) -> dict[str, Any]:
     rows = sft_rows(n_rows)
     settings = TrainConfig(batch_size=batch_size, epochs=1.0, bf16=False)
-    train_once(student, rows[:batch_size], settings, grouped=True)  # warm-up
+    train_rows(student, rows[:batch_size], settings)  # warm-up
     result: dict[str, Any] = {"rows": len(rows), "batch_size": batch_size}
-    result["grouped"] = train_once(student, rows, settings, grouped=True)
-    result["plain"] = train_once(student, rows, settings, grouped=False)
+    result["grouped"] = train_rows(student, rows, settings)
+    result["plain"] = train_rows(student, rows, settings, grouped=False)
     result["speedup"] = result["grouped"]["rows_per_s"] / result["plain"]["rows_per_s"]
     if with_bf16:
         bf16 = settings.model_copy(update={"bf16": True})
-        result["grouped_bf16"] = train_once(student, rows, bf16, grouped=True)
+        result["grouped_bf16"] = train_rows(student, rows, bf16)
         result["bf16_speedup"] = result["grouped_bf16"]["rows_per_s"] / result["grouped"]["rows_per_s"]
     return result
 
@@ -149,31 +127,32 @@ def matmul_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> fl
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def _token_counts(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
-    """(real, trained) tokens of a batch; a padding-free batch is one flattened sequence of real tokens."""
-    mask = batch.get("attention_mask")
-    trained = batch["input_ids"].numel()
-    return (trained if mask is None else int(mask.sum())), trained
-
-
-def train_path(
-    student: Path, rows: list[dict[str, Any]], settings: TrainConfig, steps: int
+def train_rows(
+    student: Path,
+    rows: list[dict[str, Any]],
+    settings: TrainConfig,
+    grouped: bool = True,
+    steps: int | None = None,
 ) -> dict[str, float]:
-    """``steps`` SFT steps on ``rows`` as the loop batches them under ``settings``."""
+    """SFT on ``rows`` as the loop batches them under ``settings``: one epoch, or its first ``steps``."""
     model, tokenizer = load_student(student)
     model.train()
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = sft_trainer(model, tokenizer, Dataset.from_list(rows), settings, Path(tmp), seed=0)
-        trainer.args.max_steps = steps
+        trainer = sft_trainer(
+            model, tokenizer, Dataset.from_list(rows), settings, Path(tmp), seed=0, group_by_length=grouped
+        )
         trainer.remove_callback(PrinterCallback)
         counts = [_token_counts(batch) for batch in trainer.get_train_dataloader()]
-        useful, trained = (sum(c[i] for c in counts[:steps]) for i in (0, 1))
+        if steps is not None:
+            trainer.args.max_steps = steps
         start = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - start
+    useful, trained = (sum(c[i] for c in counts[:steps]) for i in (0, 1))
     params = sum(p.numel() for name, p in model.named_parameters() if "embed" not in name)
     return {
         "seconds": seconds,
+        "rows_per_s": (len(rows) if steps is None else steps * settings.batch_size) / seconds,
         "trained_tokens": trained,
         "useful_tokens": useful,
         "padding_share": 1 - sum(c[0] for c in counts) / sum(c[1] for c in counts),
@@ -190,11 +169,11 @@ def bench_paths(student: Path, n_rows: int, steps: int) -> dict[str, Any]:
     bf16 = dtype == "bfloat16"
     padded = TrainConfig(bf16=bf16)
     free = padded.model_copy(update={"padding_free": True})
-    train_path(student, rows, padded, 1)  # warm-up
+    train_rows(student, rows, padded, steps=1)  # warm-up
     result: dict[str, Any] = {"rows": n_rows, "steps": steps, "dtype": dtype}
     result["matmul_gflops"] = matmul_gflops(getattr(torch, dtype))
-    result["padded"] = train_path(student, rows, padded, steps)
-    result["padding_free"] = train_path(student, rows, free, steps)
+    result["padded"] = train_rows(student, rows, padded, steps=steps)
+    result["padding_free"] = train_rows(student, rows, free, steps=steps)
     for name in ("padded", "padding_free"):
         result[name]["roofline_share"] = result[name]["useful_gflops"] / result["matmul_gflops"]
     result["speedup"] = result["padded"]["seconds"] / result["padding_free"]["seconds"]
