@@ -103,10 +103,11 @@ def test_paused_run_killed_and_resumed_with_decisions(
     run_dir = tmp_path / "run"
     store = RunStore(run_dir)
     args = [*TINY_ARGS, "--rounds", "1", "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}"]
-    started = teachloop("run", *args, "--review", "plan,data", cwd=tmp_path, model_cache=model_cache)
-    assert started.returncode == 0, started.stderr
-    assert "paused: round 1's plan waits for 'teachloop review" in started.stdout
-    assert "round 1  generate" not in started.stderr  # nothing after the gate ran
+    code = cli_in_process("run", *args, "--review", "plan,data")  # in this process: no second start-up
+    started = capsys.readouterr()
+    assert code == 0, started.err
+    assert "paused: round 1's plan waits for 'teachloop review" in started.out
+    assert "round 1  generate" not in started.err  # nothing after the gate ran
     assert json.loads(store.summary_path.read_text())["waiting_for_review"] == {"gate": "plan", "round": 1}
 
     assert "round 1's plan waits for a decision" in _one_line_error(capsys, "resume", str(run_dir))
@@ -136,8 +137,9 @@ def test_paused_run_killed_and_resumed_with_decisions(
         == 0
     )
     capsys.readouterr()
-    finished = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache)
-    assert finished.returncode == 0, finished.stderr
+    code = cli_in_process("resume", str(run_dir))
+    finished = capsys.readouterr()
+    assert code == 0, finished.err
     assert json.loads(store.summary_path.read_text())["status"] == "complete"
 
     trained = store.read_rows(store.round(1).rows("sft"))
