@@ -251,7 +251,12 @@ def estimate(config: RunConfig, env: Environment, count: TokenCount = approx_tok
         eval_items=len(dev) + len(env.tasks("test", config.eval.test_per_skill, config.seed)),
         samples_per_round=budget,
         candidates_per_round=candidates,
-        brains=config.teacher.brains.model_dump(),
+        # the criteria manager only acts when criteria are mined at setup (teacher.criteria.pairs)
+        brains={
+            role: brain
+            for role, brain in config.teacher.brains.model_dump().items()
+            if role != "criteria_manager" or config.teacher.criteria.pairs is not None
+        },
         roles=roles,
         prices={m: p for m, p in llm.prices.items() if m in models},
         token_counter="approx_tokens" if count is approx_tokens else "custom",
