@@ -186,8 +186,8 @@ def print_plugin(console: Console, info: PluginInfo) -> None:
 def print_env_check(console: Console, name: str, rows: Sequence[CheckRow]) -> None:
     """``envs check``: one row per check, pass or fail, then how many failed."""
     table = Table(title=f"envs check {name}")
-    for col in ("check", "scope", "result", "detail"):
-        table.add_column(col, no_wrap=col == "result")
+    for col in ("check", "scope", "result", "detail"):  # the scope (skill and level) is never cut
+        table.add_column(col, no_wrap=col in ("scope", "result"))
     for r in rows:
         table.add_row(r.check, r.scope, "pass" if r.passed else "FAIL", r.detail)
     console.print(table)

@@ -94,3 +94,20 @@ def test_a_plugin_that_does_not_load_is_one_failure(
         "FAIL load [loader]: environment plug-in 'unit-conversion' failed to import: ImportError: "
         "no such dependency"
     ]
+
+
+def test_check_table_keeps_skill_and_level_whole_on_80_columns() -> None:
+    from rich.console import Console
+
+    from teachloop.cli.render import print_env_check
+    from teachloop.environments.selfcheck import CheckRow
+
+    console = Console(width=80, record=True)
+    rows = [
+        CheckRow(check="generated gold", scope="word_sequence_reversal @ level 0", passed=True, detail="5/5"),
+        CheckRow(check="gold answers (test)", scope="family_relationships", passed=False, detail="x " * 60),
+    ]
+    print_env_check(console, "reasoning-basics", rows)
+    text = console.export_text()
+    assert "word_sequence_reversal @ level 0" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
