@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from helpers import cli_in_process
+from teachloop.cli.render import print_env_check
+from teachloop.environments.selfcheck import CheckRow
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "environments" / "examples" / "unit_conversion"
@@ -97,11 +100,6 @@ def test_a_plugin_that_does_not_load_is_one_failure(
 
 
 def test_check_table_keeps_skill_and_level_whole_on_80_columns() -> None:
-    from rich.console import Console
-
-    from teachloop.cli.render import print_env_check
-    from teachloop.environments.selfcheck import CheckRow
-
     console = Console(width=80, record=True)
     rows = [
         CheckRow(check="generated gold", scope="word_sequence_reversal @ level 0", passed=True, detail="5/5"),
