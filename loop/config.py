@@ -227,8 +227,8 @@ def upgraded(data: dict[str, Any]) -> dict[str, Any]:
     teacher = _section(data, "teacher")
     if teacher is None:
         return data
-    if (llm := _section(teacher, "llm")) is not None:
-        teacher = {**teacher, "llm": with_model_prices(llm)}
+    if (llm := _section(teacher, "llm")) is not None and (priced := with_model_prices(llm)) is not llm:
+        teacher = {**teacher, "llm": priced}
         data = {**data, "teacher": teacher}
     criteria = _section(teacher, "criteria")
     old = (
