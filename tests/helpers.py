@@ -69,6 +69,11 @@ def tiny_run_args(model_cache: Path, run_dir: Path, rounds: int = 2) -> list[str
     ]
 
 
+def scripted_teacher_args(base_url: str) -> list[str]:
+    """Every LLM role on the loopback server answering as ``ScriptedTeacher`` (model ``scripted``)."""
+    return ["--teacher", "openai", "--teacher-base-url", base_url, "--teacher-model", "scripted"]
+
+
 def cli_in_process(*args: str) -> int:
     """Run ``teachloop args`` in this process through the CLI's own ``main`` (its error handling
     included); returns the exit code. Read stdout and stderr with pytest's ``capsys``."""

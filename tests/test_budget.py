@@ -15,7 +15,7 @@ import yaml
 from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
-from helpers import TINY_ARGS, cli_in_process
+from helpers import cli_in_process, scripted_teacher_args, tiny_run_args
 from teachloop.environments.registry import load_environment
 from teachloop.foundation.errors import ConfigError
 from teachloop.llm.usage import RoleUsage
@@ -67,25 +67,14 @@ def budgeted_run(
     run_dir = seen["run_dir"]
     with FakeOpenAI(ScriptedTeacher()) as server:
         args = [
-            *TINY_ARGS,
-            "--rounds",
-            "1",
-            "--run-dir",
-            str(run_dir),
-            "--set",
-            f"model_cache={model_cache}",
-            "--teacher",
-            "openai",
-            "--teacher-base-url",
-            server.base_url,
-            "--teacher-model",
-            "scripted",
+            *tiny_run_args(model_cache, run_dir, rounds=1),
+            *scripted_teacher_args(server.base_url),
             "--set",
             "teacher.diagnoser_examples=2",
             "--set",
             "stop.max_llm_tokens=1",
         ]
-        seen["run_code"] = cli_in_process("run", *args)
+        seen["run_code"] = cli_in_process(*args)
         seen["paused"] = json.loads((run_dir / "summary.json").read_text())
         seen["next"] = runner.status(run_dir).next_nodes
         seen["nodes_paused"] = _node_runs(run_dir)

@@ -15,7 +15,7 @@ import yaml
 from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
-from helpers import TINY_ARGS, cli_env, teachloop
+from helpers import cli_env, scripted_teacher_args, teachloop, tiny_run_args
 from teachloop.agents.reviser import RevisionRecord, RevisionReply
 from teachloop.agents.reviser_training import reviser_rows, revision_records
 from teachloop.environments.base import Task
@@ -28,20 +28,8 @@ TRANSIENT = ("429", "500", "hang", "broken_body")
 
 def llm_args(base_url: str, model_cache: Path, run_dir: Path) -> list[str]:
     return [
-        "run",
-        *TINY_ARGS,
-        "--rounds",
-        "1",
-        "--run-dir",
-        str(run_dir),
-        "--set",
-        f"model_cache={model_cache}",
-        "--teacher",
-        "openai",
-        "--teacher-base-url",
-        base_url,
-        "--teacher-model",
-        "scripted",
+        *tiny_run_args(model_cache, run_dir, rounds=1),
+        *scripted_teacher_args(base_url),
         "--set",
         "teacher.diagnoser_examples=2",
         "--set",

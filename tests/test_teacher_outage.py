@@ -19,7 +19,15 @@ import yaml
 from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
-from helpers import TINY_ARGS, cli_env, cli_in_process, refused_url, snapshot, teachloop
+from helpers import (
+    cli_env,
+    cli_in_process,
+    refused_url,
+    scripted_teacher_args,
+    snapshot,
+    teachloop,
+    tiny_run_args,
+)
 from teachloop.foundation.errors import ConfigError
 from teachloop.llm.client import Endpoint, check_reachable
 from teachloop.tracing.spans import read_spans
@@ -30,20 +38,8 @@ PLANTED_KEY = "PLANTED0KEY0e4b1c9a77f2"
 
 def _llm_args(base_url: str, model_cache: Path, run_dir: Path) -> list[str]:
     return [
-        "run",
-        *TINY_ARGS,
-        "--rounds",
-        "1",
-        "--run-dir",
-        str(run_dir),
-        "--set",
-        f"model_cache={model_cache}",
-        "--teacher",
-        "openai",
-        "--teacher-base-url",
-        base_url,
-        "--teacher-model",
-        "scripted",
+        *tiny_run_args(model_cache, run_dir, rounds=1),
+        *scripted_teacher_args(base_url),
         "--set",
         "teacher.llm.timeout_s=2",
         "--set",
