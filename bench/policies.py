@@ -96,8 +96,8 @@ def bootstrap_mean(per_seed: list[np.ndarray], rng: np.random.Generator) -> tupl
     """Mean over seeds of the item mean, with a 95% interval resampling items within seeds."""
     point = float(np.mean([a.mean() for a in per_seed]))
     draws = np.mean([a[rng.integers(0, len(a), (BOOTSTRAP, len(a)))].mean(axis=1) for a in per_seed], axis=0)
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return point, float(low), float(high)
+    bounds: list[float] = np.percentile(draws, [2.5, 97.5]).tolist()
+    return point, bounds[0], bounds[1]
 
 
 def analyse(runs: dict[tuple[str, int], Path], preset: dict[str, Any]) -> dict[str, Any]:

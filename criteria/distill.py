@@ -112,7 +112,7 @@ def train_reward_model(
             train_dataset=dataset,
             processing_class=tokenizer,
         )
-        kept = len(trainer.train_dataset)  # type: ignore[arg-type]
+        kept = len(trainer.train_dataset)
         if kept == 0:
             raise ConfigError(
                 f"every preference pair is longer than max_length={settings.max_length} tokens; raise it"

@@ -115,7 +115,7 @@ def generate(
         enc = {k: v.to(device) for k, v in enc.items()}
         if sample:
             torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator_seed)))
-        result = model.generate(  # type: ignore[operator]
+        result = model.generate(
             **enc,
             max_new_tokens=max_new_tokens,
             do_sample=sample,

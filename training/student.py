@@ -170,7 +170,7 @@ def load_student(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = _load_weights(path, getattr(torch, dtype))
-    model.to(device)  # type: ignore[arg-type]  # transformers' wrapped .to() confuses mypy
+    model.to(device)
     model.eval()
     return model, tokenizer
 
