@@ -1,7 +1,9 @@
-"""Shared fixtures: a tiny random Llama with SmolLM2's tokenizer, built once per session."""
+"""Shared fixtures: a tiny random Llama with SmolLM2's tokenizer, built once per session; and the
+order tests start in."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,24 @@ from helpers import teachloop, tiny_run_args
 from teachloop.training.student import TINY_STUDENT, resolve_student
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow tests first, each file kept whole (its module fixtures are built once): with
+    ``-n auto --dist loadfile`` the longest files start while the short ones fill the other workers,
+    instead of finishing last side by side."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache per test session. Parallel workers (pytest-xdist) share it, under the
+    session's common temporary directory: the real student is converted once (~50 s), not once per
+    worker (resolve_student locks while it builds)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = base.parent / "models"
+        shared.mkdir(exist_ok=True)
+        return shared
     return tmp_path_factory.mktemp("models")
 
 

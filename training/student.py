@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from filelock import FileLock
+
 from teachloop.foundation.errors import ConfigError
 from teachloop.foundation.files import atomic_dir
 
@@ -62,12 +64,19 @@ def resolve_student(spec: str, cache_dir: Path | None = None) -> Path:
 
 
 def _cached(target: Path, build: object) -> Path:
+    """``target``, built once. Processes that start together (two runs on a fresh machine, parallel
+    test workers) take turns on a lock file: the first builds, the others wait and reuse its copy
+    instead of each converting again (and clearing each other's half-written temporaries)."""
     if (target / _READY).is_file():
         return target
-    log.info("preparing student model in %s (once)", target)
-    with atomic_dir(target) as tmp:
-        build(tmp)  # type: ignore[operator]
-        (tmp / _READY).write_text("ok\n")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(target.parent / f"{target.name}.lock"):
+        if (target / _READY).is_file():
+            return target
+        log.info("preparing student model in %s (once)", target)
+        with atomic_dir(target) as tmp:
+            build(tmp)  # type: ignore[operator]
+            (tmp / _READY).write_text("ok\n")
     return target
 
 
