@@ -13,7 +13,7 @@ import pytest
 from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
-from helpers import TINY_ARGS, refused_url, teachloop
+from helpers import TINY_ARGS, cli_in_process, refused_url, teachloop
 from teachloop.tracing.spans import read_spans
 
 #: Pairs whose wrong answer is the shorter one: three of the eight that seed 0 keeps for mining, so
@@ -57,15 +57,16 @@ def mine_args(pairs: Path, out: Path, base_url: str) -> list[str]:
     ]
 
 
-def test_criteria_mine_keeps_revises_drops_and_reports_held_out(tmp_path: Path, model_cache: Path) -> None:
+def test_criteria_mine_keeps_revises_drops_and_reports_held_out(
+    tmp_path: Path, model_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pairs = write_pairs(tmp_path / "pairs.jsonl")
     out = tmp_path / "mined"
     with FakeOpenAI(ScriptedTeacher()) as server:
-        result = teachloop(*mine_args(pairs, out, server.base_url), cwd=tmp_path, model_cache=model_cache)
-        assert result.returncode == 0, result.stderr
+        assert cli_in_process(*mine_args(pairs, out, server.base_url)) == 0
+        mined = capsys.readouterr().out
         requests = server.counts["requests"]
-        again = teachloop(*mine_args(pairs, out, server.base_url), cwd=tmp_path, model_cache=model_cache)
-        assert again.returncode == 0, again.stderr
+        assert cli_in_process(*mine_args(pairs, out, server.base_url)) == 0
         assert server.counts["requests"] == requests  # a finished mining is read back, not redone
     report = json.loads((out / "criteria.json").read_text())
     final = {c["criterion"]["name"]: c for c in report["criteria"]}
@@ -75,10 +76,7 @@ def test_criteria_mine_keeps_revises_drops_and_reports_held_out(tmp_path: Path, 
     assert [d["criterion"]["name"] for d in report["dropped"]] == ["first_is_better"]
     assert report["held_out_pairs"] == 4 and report["mining_pairs"] == 8
     assert report["combined_held_out"] == 1.0 and report["plain_held_out"] == 1.0
-    assert (
-        "combined criteria 100%, plain 'which is better' prompt 100%; dropped: first_is_better"
-        in result.stdout
-    )
+    assert "combined criteria 100%, plain 'which is better' prompt 100%; dropped: first_is_better" in mined
     shown = teachloop("criteria", "show", str(out / "criteria.json"), cwd=tmp_path, model_cache=model_cache)
     assert shown.returncode == 0 and "dropped: first_is_better" in shown.stdout
     not_criteria = teachloop("criteria", "show", str(pairs), cwd=tmp_path, model_cache=model_cache)
@@ -98,20 +96,17 @@ def test_criteria_mine_keeps_revises_drops_and_reports_held_out(tmp_path: Path, 
     ],
 )
 def test_criteria_mine_refuses_bad_input_in_one_line(
-    tmp_path: Path, model_cache: Path, setup: object, message: str
+    tmp_path: Path, setup: object, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     if message in ("already holds", "not reachable"):
         write_pairs(tmp_path / "pairs.jsonl")
     setup(tmp_path)  # type: ignore[operator]
     with refused_url() as url:
-        result = teachloop(
-            *mine_args(tmp_path / "pairs.jsonl", tmp_path / "mined", url),
-            cwd=tmp_path,
-            model_cache=model_cache,
-        )
-    assert result.returncode == 2
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in result.stderr
+        code = cli_in_process(*mine_args(tmp_path / "pairs.jsonl", tmp_path / "mined", url))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
 
 
 @pytest.fixture(scope="module")
@@ -121,14 +116,13 @@ def criteria_run(tmp_path_factory: pytest.TempPathFactory, model_cache: Path, ti
     pairs = write_pairs(tmp / "pairs.jsonl")
     run_dir = tmp / "run"
     with FakeOpenAI(ScriptedTeacher()) as server:
-        result = teachloop(
+        code = cli_in_process(
             "run", *TINY_ARGS, "--rounds", "1", "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
             "--teacher-base-url", server.base_url, "--teacher-model", "scripted",
             "--set", f"teacher.criteria.pairs={pairs}", "--set", "teacher.criteria.votes=2",
             "--set", "teacher.scoring.difficulty_samples=2", "--set", "teacher.scoring.selection=sample",
-            cwd=tmp, model_cache=model_cache,
         )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert code == 0
     return run_dir
 
 
@@ -160,24 +154,28 @@ def _usable(run_dir: Path) -> pd.DataFrame:
 
 
 def test_a_distilled_scorer_ranks_samples_without_llm_calls(
-    criteria_run: Path, tmp_path: Path, model_cache: Path, tiny_student: Path
+    criteria_run: Path,
+    tmp_path: Path,
+    model_cache: Path,
+    tiny_student: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     scorer = tmp_path / "scorer"
-    distill = teachloop(
+    code = cli_in_process(
         "criteria", "distill", str(criteria_run), "--out", str(scorer), "--base", str(tiny_student),
         "--pairs", str(write_pairs(tmp_path / "pairs.jsonl")), "--epochs", "2", "--learning-rate", "1e-3",
-        "--max-length", "128", cwd=tmp_path, model_cache=model_cache,
+        "--max-length", "128",
     )  # fmt: skip
-    assert distill.returncode == 0, distill.stderr[-3000:]
+    assert code == 0
     metrics = json.loads((scorer / "distill.json").read_text())
     assert metrics["train_pairs"] >= 4 and metrics["human_pairs"] == 12
-    assert "criteria-labelled pairs" in distill.stdout
+    assert "criteria-labelled pairs" in capsys.readouterr().out
     run_dir = tmp_path / "run"
-    result = teachloop(
+    code = cli_in_process(
         "run", *TINY_ARGS, "--rounds", "1", "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
-        "--set", f"teacher.criteria.scorer={scorer}", cwd=tmp_path, model_cache=model_cache,
+        "--set", f"teacher.criteria.scorer={scorer}",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert code == 0
     spans = read_spans(run_dir / "traces.sqlite")
     assert not [s for s in spans if s.kind == "llm"]
     assert any(s.name == "reward_model.score" for s in spans)
@@ -185,15 +183,9 @@ def test_a_distilled_scorer_ranks_samples_without_llm_calls(
     assert quality.between(0, 1).all() and quality.min() == 0.0 and quality.max() == 1.0  # percentiles
 
 
-def test_distill_needs_criteria_scored_samples(finished_run: Path, tmp_path: Path, model_cache: Path) -> None:
-    result = teachloop(
-        "criteria",
-        "distill",
-        str(finished_run),
-        "--out",
-        str(tmp_path / "s"),
-        cwd=tmp_path,
-        model_cache=model_cache,
-    )
-    assert result.returncode == 2 and "criteria-labelled pair" in result.stderr
+def test_distill_needs_criteria_scored_samples(
+    finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli_in_process("criteria", "distill", str(finished_run), "--out", str(tmp_path / "s"))
+    assert code == 2 and "criteria-labelled pair" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()

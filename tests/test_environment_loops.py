@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli_env, teachloop
+from helpers import cli_env, cli_in_process, teachloop
 from teachloop.tracing.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,15 +66,13 @@ def _jsonl(tmp: Path) -> Path:
     return path
 
 
-def _run(
-    args: list[str], tmp: Path, model_cache: Path, env: dict[str, str] | None = None
-) -> tuple[Path, dict]:  # type: ignore[type-arg]
+def _run(args: list[str], tmp: Path, model_cache: Path) -> tuple[Path, dict]:  # type: ignore[type-arg]
+    """One round through the CLI's ``main`` in this process (no second start-up of torch and TRL)."""
     run_dir = tmp / "run"
-    result = teachloop(
-        "run", *SMALL, *args, "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
-        cwd=tmp, model_cache=model_cache, env=env,
+    code = cli_in_process(
+        "run", *SMALL, *args, "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}"
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert code == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "complete" and [r["round"] for r in summary["rounds"]] == [0, 1]
     assert summary["rounds"][1]["samples"]["selected"] > 0
@@ -127,7 +125,7 @@ def test_jsonl_round_with_open_ended_feedback(tmp_path: Path, model_cache: Path,
 
 
 def test_example_package_installed_with_pip_is_listed_and_runs(
-    tmp_path: Path, model_cache: Path, tiny_student: Path, example_site: Path
+    tmp_path: Path, model_cache: Path, tiny_student: Path, example_site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = cli_env(model_cache)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(example_site), env.get("PYTHONPATH")) if p)
@@ -135,7 +133,8 @@ def test_example_package_installed_with_pip_is_listed_and_runs(
     assert listed.returncode == 0 and "unit-conversion  (teachloop-unit-conversion 0.1.0)" in listed.stdout
     shown = teachloop("envs", "show", "unit-conversion", cwd=tmp_path, model_cache=model_cache, env=env)
     assert shown.returncode == 0 and "km_to_m" in shown.stdout and "task generator: yes" in shown.stdout
-    _, summary = _run(["--env", "unit-conversion"], tmp_path, model_cache, env)
+    monkeypatch.syspath_prepend(example_site)  # the run in this process finds the install as `envs` did
+    _, summary = _run(["--env", "unit-conversion"], tmp_path, model_cache)
     assert set(summary["rounds"][1]["dev"]["skills"]) == {"km_to_m", "hours_to_minutes", "kg_to_g"}
     # without the package on the path the environment is unknown, so it really came from the install
     missing = teachloop("envs", "show", "unit-conversion", cwd=tmp_path, model_cache=model_cache)
@@ -143,18 +142,23 @@ def test_example_package_installed_with_pip_is_listed_and_runs(
 
 
 def test_a_used_up_training_pool_keeps_the_student(
-    tmp_path: Path, model_cache: Path, tiny_student: Path
+    tmp_path: Path,
+    model_cache: Path,
+    tiny_student: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A fixed pool (jsonl, humaneval) runs dry: the round after finds nothing new and trains nothing."""
     rows = [{"question": f"Name the number {i}.", "answer": i, "skill": "names"} for i in range(5)]
     path = tmp_path / "small.jsonl"  # 5 questions: 1 dev, 2 test, a pool of 2
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     run_dir = tmp_path / "run"
-    result = teachloop(
+    code = cli_in_process(
         "run", *SMALL, "--rounds", "2", "--env", "jsonl", "--env-option", f"path={path}",
-        "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}", cwd=tmp_path, model_cache=model_cache,
+        "--run-dir", str(run_dir), "--set", f"model_cache={model_cache}",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    stderr = capsys.readouterr().err
+    assert code == 0, stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "complete" and [r["round"] for r in summary["rounds"]] == [0, 1, 2]
     assert [r["samples"]["selected"] for r in summary["rounds"][1:]] == [2, 0]
@@ -163,7 +167,8 @@ def test_a_used_up_training_pool_keeps_the_student(
     for round_, made in ((1, 2), (2, 0)):
         shortfalls = json.loads(store.round(round_).plan.read_text())["shortfalls"]
         assert shortfalls == [{"skill": "names", "planned": 8, "made": made}]
-        assert f"round {round_}: could not make every planned sample: names {made} of 8" in result.stderr
+        # the warning line the console shows (in this process pytest's log capture holds it)
+        assert f"round {round_}: could not make every planned sample: names {made} of 8" in caplog.text
     assert json.loads(store.round(2).train_metrics.read_text()) == {"rows": 0.0}
     assert not store.round(2).model.exists()  # round 2 evaluated round 1's model
     shown = teachloop("inspect", str(run_dir), "--json", cwd=tmp_path, model_cache=model_cache)

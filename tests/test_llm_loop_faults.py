@@ -15,7 +15,7 @@ import yaml
 from fake_openai import FakeOpenAI
 from teacher_script import ScriptedTeacher
 
-from helpers import cli_env, scripted_teacher_args, teachloop, tiny_run_args
+from helpers import cli_env, cli_in_process, scripted_teacher_args, teachloop, tiny_run_args
 from teachloop.agents.reviser import RevisionRecord, RevisionReply
 from teachloop.agents.reviser_training import reviser_rows, revision_records
 from teachloop.environments.base import Task
@@ -137,8 +137,7 @@ def test_a_rerun_with_the_cache_makes_no_request(
             "--set",
             f"teacher.llm.cache_path={run_dir / 'llm_cache.sqlite'}",
         ]
-        result = teachloop(*args, cwd=run_dir.parent, model_cache=model_cache)
-        assert result.returncode == 0, result.stderr[-3000:]
+        assert cli_in_process(*args) == 0
         assert server.counts["requests"] == 0
     first, second = RunStore(run_dir), RunStore(again)
     for name in ("generated.parquet", "revised.parquet", "selected.parquet"):

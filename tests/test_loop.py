@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import teachloop
+from helpers import cli_in_process, teachloop
 from teachloop.environments.base import Task, normalize_question
 from teachloop.environments.reasoning_gym import DEFAULT_SKILLS
 from teachloop.environments.registry import load_environment
@@ -106,7 +106,9 @@ def test_traces_record_each_node_once(finished_run: Path) -> None:
     assert any(s.kind == "tool" and s.name == "trl.SFTTrainer" for s in spans)
 
 
-def test_status_and_resume_of_a_finished_run(finished_run: Path, model_cache: Path, tmp_path: Path) -> None:
+def test_status_and_resume_of_a_finished_run(
+    finished_run: Path, model_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # A copy: about thirty other tests read the shared finished run, so this one must not write to it.
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
@@ -115,14 +117,13 @@ def test_status_and_resume_of_a_finished_run(finished_run: Path, model_cache: Pa
     status = json.loads(result.stdout)
     assert status["status"] == "complete" and status["next"] == []
     before = (run / "summary.json").read_text()
-    again = teachloop("resume", str(run), cwd=tmp_path, model_cache=model_cache)
-    assert again.returncode == 0, again.stderr
-    assert "train" not in again.stderr  # nothing re-ran
+    assert cli_in_process("resume", str(run)) == 0
+    assert "train" not in capsys.readouterr().err  # nothing re-ran
     assert json.loads((run / "summary.json").read_text()) == json.loads(before)
 
 
 def test_a_run_checkpointed_with_untyped_state_still_loads(
-    finished_run: Path, model_cache: Path, tmp_path: Path
+    finished_run: Path, model_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Runs written before the state was typed hold plain dicts in their checkpoint: status reads
     them, and resume rewrites them as models without re-running a node."""
@@ -146,9 +147,8 @@ def test_a_run_checkpointed_with_untyped_state_still_loads(
     status = teachloop("status", str(run), "--json", cwd=tmp_path, model_cache=model_cache)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["rounds"] == before["rounds"]
-    again = teachloop("resume", str(run), cwd=tmp_path, model_cache=model_cache)
-    assert again.returncode == 0, again.stderr
-    assert "train" not in again.stderr
+    assert cli_in_process("resume", str(run)) == 0
+    assert "train" not in capsys.readouterr().err
     assert json.loads((run / "summary.json").read_text())["rounds"] == before["rounds"]
     with compiled_graph(run / "state.sqlite") as graph:
         assert untyped_channels(graph.get_state(THREAD).values) == []

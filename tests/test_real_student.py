@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers import teachloop
+from helpers import cli_in_process
 
 
 @pytest.mark.slow
 def test_one_round_with_the_real_student_improves_it(tmp_path: Path, model_cache: Path) -> None:
     run_dir = tmp_path / "run"
-    result = teachloop(
+    code = cli_in_process(  # the CLI's main in this process: no second start-up of torch and TRL
         "run",
         "--rounds",
         "1",
@@ -25,11 +25,10 @@ def test_one_round_with_the_real_student_improves_it(tmp_path: Path, model_cache
         "eval.dev_per_skill=10",
         "--set",
         "eval.test_per_skill=20",
-        cwd=tmp_path,
-        model_cache=model_cache,
-        timeout=900,
+        "--set",
+        f"model_cache={model_cache}",
     )
-    assert result.returncode == 0, result.stderr
+    assert code == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     before, after = summary["rounds"][0]["test"], summary["rounds"][1]["test"]
     assert before["accuracy"] < 0.1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cli_env, teachloop
+from helpers import cli_in_process
 from teachloop.agents.diagnoser import SkillWeakness, WeaknessReport
 from teachloop.agents.planner import Allocation, Plan
 from teachloop.agents.recipe import assign_trainers
@@ -26,7 +26,7 @@ from teachloop.training.config import Trainer
 from teachloop.training.rewards import format_reward, verifier_reward
 from teachloop.training.rollouts import Rollout, dpo_rows, grpo_rows, judge
 
-PLUGINS = Path(__file__).parent / "plugins"
+pytestmark = pytest.mark.usefixtures("test_plugins")
 
 
 # -- auto's rule ---------------------------------------------------------------------------------
@@ -173,14 +173,13 @@ def _run(
     rounds: int = 1,
     student: str = "tiny-random-llama",
 ) -> Path:
+    """A loop through the CLI's ``main`` in this process (no second start-up of torch and TRL)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     run_dir = tmp_path / "run"
-    env = cli_env(model_cache)
     sizes = ("8", "4") if coin else ("3", "3")  # coin: enough dev items to measure a pass rate
     if coin:
-        env["PYTHONPATH"] = f"{PLUGINS}:{env.get('PYTHONPATH', '')}"
         args = ("--env", "coin", *args)
-    result = teachloop(
+    code = cli_in_process(
         "run",
         "--student",
         student,
@@ -199,11 +198,8 @@ def _run(
         "--set",
         "train.batch_size=8",
         *args,
-        cwd=tmp_path,
-        model_cache=model_cache,
-        env=env,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert code == 0
     return run_dir
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from killpoint import KillPoint, kill_at
 
-from helpers import assert_whole, cli_env, teachloop, tiny_run_args, trained
+from helpers import assert_whole, cli_env, cli_in_process, tiny_run_args, trained
 from teachloop.agents.selector import SelectedSample
 from teachloop.tracing.spans import read_spans
 from teachloop.tracing.store import RunStore
@@ -33,7 +34,7 @@ def _completed(run_dir: Path) -> list[tuple[int, str]]:
 
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(
-    tmp_path: Path, model_cache: Path, finished_run: Path
+    tmp_path: Path, model_cache: Path, finished_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = tmp_path / "run"
     env = cli_env(model_cache)
@@ -50,10 +51,10 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(
     assert "rounds/2/model" in landed.written
     assert _completed(run_dir).count((2, "train")) == 1  # finished, but not checkpointed
 
-    result = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache)
-    assert result.returncode == 0, result.stderr
-    assert "round 1  train" not in result.stderr  # checkpointed nodes are not redone
-    assert "round 2  train" in result.stderr  # the one that was not is
+    assert cli_in_process("resume", str(run_dir)) == 0  # in this process: no third start-up
+    resumed = capsys.readouterr().err
+    assert "round 1  train" not in resumed  # checkpointed nodes are not redone
+    assert "round 2  train" in resumed  # the one that was not is
 
     for round_ in (1, 2):
         ours, reference = trained(run_dir, round_), trained(finished_run, round_)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import teachloop
+from helpers import cli_in_process
 from teachloop.agents.reviser import RevisionRecord, RevisionReply, revision_prompt
 from teachloop.agents.reviser_training import reviser_rows, revision_records, train_reviser
 from teachloop.environments.base import Skill, Task
@@ -78,17 +78,17 @@ def test_only_kept_and_confident_revisions_become_training_rows(revised_run: Pat
 
 
 def test_reviser_train_fine_tunes_a_local_model(
-    revised_run: Path, model_cache: Path, tiny_student: Path
+    revised_run: Path, model_cache: Path, tiny_student: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = revised_run.parent / "reviser"
-    result = teachloop(
+    code = cli_in_process(
         "reviser", "train", str(revised_run), "--out", str(out), "--base", "tiny-random-llama",
         "--model-cache", str(model_cache), "--epochs", "1", "--batch-size", "4",
-        cwd=revised_run.parent, model_cache=model_cache,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "trained a reviser on 6 pairs" in result.stdout and (out / "model.safetensors").is_file()
-    assert "Writing model shards" not in result.stderr  # library progress bars stay quiet
+    shown = capsys.readouterr()
+    assert code == 0, shown.err[-2000:]
+    assert "trained a reviser on 6 pairs" in shown.out and (out / "model.safetensors").is_file()
+    assert "Writing model shards" not in shown.err  # library progress bars stay quiet
     with pytest.raises(ConfigError, match="already exists"):
         train_reviser([revised_run], tiny_student, out, TrainConfig())
 

@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
-from helpers import cli_env, teachloop
+from helpers import cli_in_process, teachloop
 from teachloop.agents.curriculum import Curriculum, ProbeResult
 from teachloop.agents.guard import GuardDecision
 from teachloop.agents.planner import Plan
@@ -25,14 +26,12 @@ from teachloop.reports.rundata import RunData
 from teachloop.tracing.spans import read_spans
 from teachloop.tracing.store import RunStore
 
-PLUGINS = Path(__file__).parent / "plugins"
+pytestmark = pytest.mark.usefixtures("test_plugins")
 
 
-def _hush_run(tmp_path: Path, model_cache: Path, *args: str) -> tuple[Path, dict[str, str], str]:
-    run_dir = tmp_path / "run"
-    env = cli_env(model_cache)
-    env["PYTHONPATH"] = f"{PLUGINS}:{env.get('PYTHONPATH', '')}"
-    result = teachloop(
+def _hush_run(model_cache: Path, run_dir: Path, *args: str) -> int:
+    """A 2-round loop on ``hush`` through the CLI's ``main`` in this process."""
+    return cli_in_process(
         "run",
         "--env",
         "hush",
@@ -53,18 +52,15 @@ def _hush_run(tmp_path: Path, model_cache: Path, *args: str) -> tuple[Path, dict
         "--set",
         "train.batch_size=8",
         *args,
-        cwd=tmp_path,
-        model_cache=model_cache,
-        env=env,
     )
-    assert result.returncode == 0, result.stderr
-    return run_dir, env, result.stdout
 
 
 def test_the_guard_rolls_back_a_round_that_destroyed_a_skill(
-    tmp_path: Path, model_cache: Path, tiny_student: Path
+    tmp_path: Path, model_cache: Path, tiny_student: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run_dir, env, shown = _hush_run(tmp_path, model_cache, "--set", "train.learning_rate=3")
+    run_dir = tmp_path / "run"
+    assert _hush_run(model_cache, run_dir, "--set", "train.learning_rate=3") == 0
+    shown = capsys.readouterr().out
     assert "rolled back to round 0's model: the run ends with it" in " ".join(shown.split())
     store = RunStore(run_dir)
     first = store.read_json(store.round(1).guard, GuardDecision)
@@ -99,13 +95,13 @@ def test_the_guard_rolls_back_a_round_that_destroyed_a_skill(
     page = render_report(RunData(run_dir))
     assert "Forgetting guard" in page and "rolled back" in page and "12 lost, 0 gained" in page
 
-    again = teachloop("resume", str(run_dir), cwd=tmp_path, model_cache=model_cache, env=env)
-    assert again.returncode == 0, again.stderr
-    assert "guard" not in again.stderr and json.loads(store.summary_path.read_text()) == summary
+    assert cli_in_process("resume", str(run_dir)) == 0
+    assert "guard" not in capsys.readouterr().err and json.loads(store.summary_path.read_text()) == summary
 
 
 def test_the_curriculum_steps_a_stalled_skill_down_after_a_probe(tmp_path: Path, model_cache: Path) -> None:
-    run_dir, env, _ = _hush_run(tmp_path, model_cache, "--policy", "curriculum")
+    run_dir = tmp_path / "run"
+    assert _hush_run(model_cache, run_dir, "--policy", "curriculum") == 0
     store = RunStore(run_dir)
     first = store.read_json(store.round(1).curriculum, Curriculum)
     assert first.probed == 0  # an untrained student is not judged: nothing to probe
@@ -142,7 +138,7 @@ def test_the_curriculum_steps_a_stalled_skill_down_after_a_probe(tmp_path: Path,
         {"echo": 0, "hush": 0},
     ]
     shown = teachloop(
-        "inspect", str(run_dir), "plan", "-r", "2", "--json", cwd=tmp_path, model_cache=model_cache, env=env
+        "inspect", str(run_dir), "plan", "-r", "2", "--json", cwd=tmp_path, model_cache=model_cache
     )
     assert shown.returncode == 0, shown.stderr
     assert {a["skill"]: a["difficulty"] for a in json.loads(shown.stdout)["plan"]["allocations"]} == {

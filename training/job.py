@@ -116,22 +116,26 @@ def run_stage(job: TrainJob, index: int, env: Environment | None) -> dict[str, f
     """Train one stage in this process (one rank of a distributed job, or the loop itself)."""
     from accelerate import PartialState
 
-    from teachloop.training.dpo import fit_dpo
-    from teachloop.training.grpo import fit_grpo
-    from teachloop.training.sft import fit_sft
-
     stage = job.stages[index]
     staging = staging_dir(stage.out)
     staging.mkdir(parents=True, exist_ok=True)
     data, start, seed = stage_dataset(stage), job.start_of(index), job.seed + index
+    # each trainer's module is imported only when its stage runs: importing TRL's DPO and GRPO
+    # trainers costs ~3 s, which an SFT-only round (the default) need not pay
     try:
         if stage.trainer == "sft":
+            from teachloop.training.sft import fit_sft
+
             metrics = fit_sft(start, data, staging, job.settings, seed)
         elif stage.trainer == "dpo":
+            from teachloop.training.dpo import fit_dpo
+
             metrics = fit_dpo(start, data, staging, job.settings, seed)
         else:
             if env is None:
                 raise ValueError("a GRPO stage needs the environment for its rewards")
+            from teachloop.training.grpo import fit_grpo
+
             metrics = fit_grpo(start, data, staging, job.settings, seed, env)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)  # a failed stage leaves no half-written model
