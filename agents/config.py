@@ -107,6 +107,12 @@ class ScoringConfig(Settings):
         description="student samples per candidate measuring its pass rate (0: off); harder-for-the-student "
         "scores higher",
     )
+    difficulty_temperature: float = Field(
+        1.0,
+        ge=0,
+        description="sampling temperature of the student's answers that measure difficulty; 0: greedy, which "
+        "with difficulty_samples=1 asks whether the student answers it right now, as evaluation does",
+    )
     difficulty_weight: float = Field(1.0, ge=0, description="weight of the difficulty score")
     selection: Selection = Field(
         "top_k",

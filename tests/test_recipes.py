@@ -310,3 +310,19 @@ def test_real_student_runs_a_dpo_and_a_grpo_round(tmp_path: Path, model_cache: P
     grpo = json.loads((grpo_dir / "rounds/1/train_metrics.json").read_text())
     assert dpo["rows/dpo"] > 0 and "dpo/train_loss" in dpo
     assert grpo["rows/grpo"] > 0 and "grpo/rewards/verifier/mean" in grpo
+
+
+@pytest.mark.parametrize(("temperature", "greedy"), [("0", True), ("1", False)])
+def test_difficulty_answers_are_greedy_at_temperature_0(
+    tmp_path: Path, model_cache: Path, tiny_student: Path, temperature: str, greedy: bool
+) -> None:
+    """Two answers per candidate: greedy ones are the same answer twice, so every pass rate is 0 or 1;
+    sampled ones differ, and on ``coin`` some candidates are then solved once in two."""
+    run_dir = _run(
+        tmp_path, model_cache, "--set", "teacher.scoring.difficulty_samples=2",
+        "--set", f"teacher.scoring.difficulty_temperature={temperature}", coin=True,
+    )  # fmt: skip
+    store = RunStore(run_dir)
+    rates = [r["pass_rate"] for r in store.read_rows(store.round(1).scored)]
+    assert len(rates) >= 8 and all(r is not None for r in rates)
+    assert (set(rates) <= {0.0, 1.0}) == greedy, rates

@@ -87,7 +87,7 @@ def generate(
     usage: TokenUsage | None = None,
     kv_cache: Literal["dynamic", "static"] = "dynamic",
 ) -> list[list[str]]:
-    """Return ``num_samples`` completions per prompt (greedy when temperature is 0).
+    """Return ``num_samples`` completions per prompt (greedy when temperature is 0: one answer, repeated).
 
     ``batch_size`` prompts go into one ``generate`` call at most, fewer when memory is short.
     ``usage``, when given, is increased by the prompt and completion tokens of this call.
@@ -107,6 +107,7 @@ def generate(
     padding = {"pad_to_multiple_of": STATIC_PAD} if kv_cache == "static" else {}
     generator_seed = torch.Generator().manual_seed(seed)
     sample = temperature > 0
+    returned = num_samples if sample else 1  # greedy answers are all the same: decode one
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         enc = tokenizer(
@@ -122,17 +123,17 @@ def generate(
             temperature=temperature if sample else None,
             top_p=None,
             top_k=None,
-            num_return_sequences=num_samples,
+            num_return_sequences=returned,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
             **static,
         )
         new = result[:, enc["input_ids"].shape[1] :]
         if usage is not None:
-            usage.prompt_tokens += num_samples * sum(lengths[i] for i in idx)
+            usage.prompt_tokens += returned * sum(lengths[i] for i in idx)  # the tokens computed
             usage.completion_tokens += int((new != tokenizer.pad_token_id).sum())
         decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
         for row, i in enumerate(idx):
-            out[i] = decoded[row * num_samples : (row + 1) * num_samples]
+            out[i] = decoded[row * returned : (row + 1) * returned] * (num_samples // returned)
         report("student answers", start + len(idx), len(texts))
     return out

@@ -77,7 +77,7 @@ def _pass_rates(ctx: LoopContext, state: LoopState, round_: int, tasks: list[Tas
             ctx.env,
             tasks,
             k,
-            temperature=cfg.train.grpo.temperature,
+            temperature=cfg.teacher.scoring.difficulty_temperature,
             max_new_tokens=cfg.eval.max_new_tokens,
             batch_size=cfg.eval.batch_size,
             seed=derived_seed(cfg.seed, round_, "difficulty"),
