@@ -62,8 +62,11 @@ def _args(model_cache: Path, run_dir: Path, teacher: FakeOpenAI) -> list[str]:
     ]
 
 
+KEY = "sk-loopback-test"
+
+
 def _env(model_cache: Path) -> dict[str, str]:
-    return {**cli_env(model_cache), "OPENAI_API_KEY": "sk-loopback-test"}
+    return {**cli_env(model_cache), "OPENAI_API_KEY": KEY}
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +134,7 @@ def test_sigkill_inside_every_node_then_resume_equals_uninterrupted(
         # the node was unfinished when killed, except at "end" (returned, not yet checkpointed)
         assert finished == (point.at == "end"), point
         args = ["resume", str(run_dir)]
-    monkeypatch.setenv("OPENAI_API_KEY", _env(model_cache)["OPENAI_API_KEY"])
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
     assert cli_in_process("resume", str(run_dir)) == 0  # the last resume in this process
 
     ours = json.loads((run_dir / "summary.json").read_text())

@@ -16,7 +16,6 @@ from teachloop.environments.selfcheck import CheckRow
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "environments" / "examples" / "unit_conversion"
-PLUGINS = Path(__file__).parent / "plugins"
 MODULE = "teachloop_unit_conversion"
 
 
@@ -76,11 +75,9 @@ def test_a_broken_copy_fails_with_one_line_per_failing_check(
     assert all("3 of 3 gold answers fail their own scorer" in line for line in lines[1:])
 
 
+@pytest.mark.usefixtures("test_plugins")
 @pytest.mark.parametrize("name", ["coin", "hush"])
-def test_the_test_plugins_pass(
-    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.syspath_prepend(str(PLUGINS))
+def test_the_test_plugins_pass(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_in_process("envs", "check", name) == 0, capsys.readouterr()
     assert ", 0 failed" in capsys.readouterr().out
 
