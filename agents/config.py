@@ -154,16 +154,18 @@ class CurriculumConfig(Settings):
     )
 
 
-GuardAction = Literal["rollback", "warn", "off"]
+GuardAction = Literal["repair", "rollback", "warn", "off"]
 
 
 class GuardConfig(Settings):
     """The forgetting guard (agents/guard.py): after training, every skill is checked on dev."""
 
     action: GuardAction = Field(
-        "rollback",
-        description="rollback: a round with a skill that dropped is undone (the student goes back to the "
-        "model before it); warn: recorded but kept; off: no check",
+        "repair",
+        description="what a round with a skill that dropped leads to. repair: kept when it gained more dev "
+        "items than it lost over all skills, and the next round replays the dropped skills' earlier data; "
+        "undone otherwise. rollback: always undone (the student goes back to the model before it, and the next "
+        "round replays earlier data for every skill); warn: recorded but kept; off: no check",
     )
     alpha: float = Field(
         0.05,
@@ -176,6 +178,6 @@ class GuardConfig(Settings):
         0.25,
         ge=0,
         lt=1,
-        description="after a rollback, the next round draws at least this share of its data from earlier "
-        "rounds' data (repair by replay)",
+        description="after a flagged round, the next round draws at least this share of a skill's data from "
+        "earlier rounds' data of that skill: every skill after a rollback, the dropped ones after a repair",
     )

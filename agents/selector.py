@@ -7,8 +7,8 @@ Per planned skill, usable candidates fill the allocation by one of three rules
 - ``sample``: QuRating's sampling, scores as logits at a ``temperature``: each candidate is drawn
   with probability proportional to exp(score / temperature), without replacement (Gumbel top-k,
   seeded), so the data leans to high scores without losing all diversity to a hard cut.
-A ``replay_fraction`` of each allocation can be drawn from what earlier
-rounds trained on, the classic guard against a round undoing earlier gains.
+A share of each allocation (``replay``, per skill) can be drawn from what earlier rounds trained that
+skill on, the classic guard against a round undoing earlier gains.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -54,7 +55,7 @@ def select(
     scored: list[ScoredSample],
     plan: Plan,
     replay_pool: list[Task],
-    replay_fraction: float,
+    replay: Mapping[str, float],
     seed: int,
     how: Selection = "top_k",
     threshold: float = 0.5,
@@ -71,7 +72,7 @@ def select(
     chosen: list[SelectedSample] = []
     for allocation in plan.allocations:
         candidates = pool[allocation.skill]
-        n_replay = min(len(candidates), round(allocation.n * replay_fraction))
+        n_replay = min(len(candidates), round(allocation.n * replay.get(allocation.skill, 0.0)))
         replayed = rng.sample(candidates, n_replay)
         fresh = [
             s.task

@@ -3,6 +3,7 @@
     python bench/policies.py                      # default preset: 3 rounds x 320 samples, seeds 0 1 2
     python bench/policies.py --preset quick       # 2 rounds x 160 samples, seeds 0 1 (a few minutes)
     python bench/policies.py --policies uniform curriculum --set teacher.guard.action=off
+    python bench/policies.py --env reasoning-gym --env-option tasks=basic_arithmetic,letter_jumble
 
 For each seed, every policy (uniform, deficit, bandit, curriculum) runs the same loop on the
 default environment with the same student, data budget and splits; "none" is the untrained
@@ -55,8 +56,10 @@ def run(policy: str, seed: int, preset: dict[str, Any], out: Path) -> Path:
             "run", "--policy", policy, "--seed", str(seed), "--rounds", str(preset["rounds"]),
             "--samples-per-round", str(preset["samples"]), "--run-dir", str(run_dir),
             "--set", f"eval.dev_per_skill={preset['dev']}", "--set", f"eval.test_per_skill={preset['test']}",
-            "--student", preset["student"],
+            "--student", preset["student"], "--env", preset["env"],
         ]  # fmt: skip
+        for option in preset.get("env_options", []):
+            cmd += ["--env-option", option]
         for setting in preset.get("set", []):
             cmd += ["--set", setting]
     out.mkdir(parents=True, exist_ok=True)
@@ -168,8 +171,9 @@ def markdown(result: dict[str, Any]) -> str:
     preset = result["preset"]
     policies = preset["policies"]
     lines = [
-        f"Preset: {preset['rounds']} rounds x {preset['samples']} samples, seeds {preset['seeds']}, "
-        f"{preset['test']} test items per skill.",
+        f"Environment {preset['env']} {' '.join(preset['env_options'])}; {preset['rounds']} rounds x "
+        f"{preset['samples']} samples, seeds {preset['seeds']}, {preset['test']} test items per skill; "
+        f"settings: {' '.join(preset['set']) or 'defaults'}.",
         "",
         "| policy | "
         + " | ".join(f"round {k}" for k in range(preset["rounds"] + 1))
@@ -250,6 +254,12 @@ def main() -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the preset's seeds")
     parser.add_argument("--student", default="smollm2-135m-instruct", help="student alias or model dir")
+    parser.add_argument("--env", default="reasoning-basics", help="the environment every run uses")
+    parser.add_argument(
+        "--env-option", action="append", default=[], metavar="KEY=VALUE", help="an option of --env"
+    )
+    parser.add_argument("--rounds", type=int, help="override the preset's rounds")
+    parser.add_argument("--samples", type=int, help="override the preset's samples per round")
     parser.add_argument("--out", type=Path, help="default runs/bench-policies-<preset>")
     parser.add_argument(
         "--policies",
@@ -268,7 +278,9 @@ def main() -> None:
         student=args.student,
         policies=policies,
         set=args.set,
-        **({"seeds": args.seeds} if args.seeds else {}),
+        env=args.env,
+        env_options=args.env_option,
+        **{k: v for k in ("seeds", "rounds", "samples") if (v := getattr(args, k))},
     )
     out = args.out or Path(f"runs/bench-policies-{args.preset}")
     runs = {(p, s): run(p, s, preset, out) for s in preset["seeds"] for p in policies}

@@ -93,11 +93,13 @@ def test_select_fills_allocations_with_replay() -> None:
     fresh = [t for s in ("aiw", "number_sequence") for t in env.generate(s, 12, 0, seed=1)]
     scored = score_candidates(env, fresh, set(), set())
     pool = env.generate("aiw", 5, 0, seed=99)
-    chosen = select(scored, plan, pool, replay_fraction=0.2, seed=0)
+    chosen = select(scored, plan, pool, replay={"aiw": 0.2, "number_sequence": 0.2}, seed=0)
     assert len(chosen) == 20
     assert sum(c.origin == "replay" for c in chosen) == 2
     assert {c.task.skill for c in chosen if c.origin == "replay"} == {"aiw"}
-    assert select(scored, plan, pool, 0.2, seed=0) == chosen
+    assert select(scored, plan, pool, {"aiw": 0.2, "number_sequence": 0.2}, seed=0) == chosen
+    only_sequences = select(scored, plan, pool, {"number_sequence": 0.4}, seed=0)
+    assert not any(c.origin == "replay" for c in only_sequences)  # aiw's share is 0: all fresh
     rows = sft_rows(env, chosen)
     assert rows[0]["completion"] == [{"role": "assistant", "content": chosen[0].task.answer}]
     assert rows[0]["prompt"][-1]["content"] == chosen[0].task.question
@@ -152,7 +154,7 @@ def test_scores_combine_measured_parts_and_selection_follows_them() -> None:
     )
 
     def mean_score(how: str, **kw: float) -> float:
-        chosen = {c.task.id for c in select(scored, plan, [], 0.0, seed=0, how=how, **kw)}  # type: ignore[arg-type]
+        chosen = {c.task.id for c in select(scored, plan, [], {}, seed=0, how=how, **kw)}  # type: ignore[arg-type]
         picked = [s.score for s in scored if s.task.id in chosen]
         assert len(picked) == 40
         return sum(picked) / 40
@@ -165,6 +167,6 @@ def test_scores_combine_measured_parts_and_selection_follows_them() -> None:
     assert base + 0.15 < sampled < 1.0  # leans to high scores, but not a hard cut
     assert mean_score("sample", temperature=100.0) < sampled  # a high temperature is near uniform
     assert mean_score("threshold", threshold=0.5) >= 0.5
-    assert select(scored, plan, [], 0.0, 0, "sample", temperature=0.25) == select(
-        scored, plan, [], 0.0, 0, "sample", temperature=0.25
+    assert select(scored, plan, [], {}, 0, "sample", temperature=0.25) == select(
+        scored, plan, [], {}, 0, "sample", temperature=0.25
     )

@@ -59,7 +59,7 @@ def test_generated_tasks_with_a_wrong_gold_answer_are_never_selected() -> None:
     assert not any(s.usable for s in scored if s.task.id in bad)
     allocation = Allocation(skill=SKILL, n=9, difficulty=0, reason="test")
     plan = Plan(round=1, policy="test", budget=9, allocations=[allocation])
-    chosen = select(scored, plan, [], replay_fraction=0.0, seed=0)
+    chosen = select(scored, plan, [], replay={}, seed=0)
     assert len(chosen) == 6 and not {c.task.id for c in chosen} & bad
 
 

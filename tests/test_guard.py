@@ -1,12 +1,17 @@
 """The forgetting guard's decisions on recorded dev results: the paired sign test per skill, the
-Bonferroni level, and what each action does with a flagged round; no model."""
+Bonferroni level, what each action does with a flagged round, and what the next round replays; no model."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
 from teachloop.agents.guard import check_skills, decide, sign_test
+from teachloop.agents.planner import Allocation, Plan
 from teachloop.evals.metrics import ItemResult
+from teachloop.loop.config import TeacherConfig
+from teachloop.loop.nodes.data import replay_fractions
 
 
 def _results(solved: dict[str, list[int]]) -> list[ItemResult]:
@@ -77,3 +82,41 @@ def test_warn_keeps_the_round_and_items_are_matched_by_id() -> None:
     decision = decide(3, 2, checks, 0.05, "warn", trained="new", kept="old")
     assert decision.accepted and decision.action == "warned" and decision.student == "new"
     assert "kept (teacher.guard.action=warn)" in decision.reason
+
+
+def test_repair_keeps_a_round_that_gained_overall_and_undoes_one_that_did_not() -> None:
+    # the default run's round 2 (seed 0, bf16): aiw collapsed while the other skills learnt
+    before = _results({"aiw": [1] * 15 + [0] * 9, "sum": [0] * 24, "fam": [1] * 4 + [0] * 20})
+    learnt = _results(
+        {"aiw": [0] * 10 + [1] * 5 + [0] * 8 + [1], "sum": [1] * 10 + [0] * 14, "fam": [1] * 12 + [0] * 12}
+    )
+    checks = check_skills(before, learnt, alpha=0.05)
+    assert [c.skill for c in checks if c.dropped] == ["aiw"]
+    kept = decide(2, 1, checks, 0.05, "repair", trained="rounds/2/model", kept="rounds/1/model")
+    assert kept.accepted and kept.action == "repaired" and kept.student == "rounds/2/model"
+    assert kept.dropped == ["aiw"] and "19 dev items gained, 10 lost" in kept.reason
+    # the same collapse in a round that taught nothing else is undone
+    idle = _results({"aiw": [0] * 10 + [1] * 5 + [0] * 8 + [1], "sum": [0] * 24, "fam": [1] * 4 + [0] * 20})
+    undone = decide(2, 1, check_skills(before, idle, 0.05), 0.05, "repair", trained="new", kept="old")
+    assert not undone.accepted and undone.action == "rolled_back" and undone.student == "old"
+    assert "1 dev items gained, 10 lost" in undone.reason
+    # rollback undoes both
+    assert not decide(2, 1, checks, 0.05, "rollback", trained="new", kept="old").accepted
+
+
+def test_the_round_after_a_repair_replays_the_dropped_skills_only() -> None:
+    before = _results({"aiw": [1] * 12 + [0] * 12, "sum": [0] * 24})
+    after = _results({"aiw": [0] * 24, "sum": [1] * 20 + [0] * 4})
+    repaired = decide(1, 0, check_skills(before, after, 0.05), 0.05, "repair", trained="new", kept="old")
+    rolled = decide(1, 0, check_skills(before, after, 0.05), 0.05, "rollback", trained="new", kept="old")
+    teacher = TeacherConfig(replay_fraction=0.1)
+    plan = Plan(
+        round=2,
+        policy="uniform",
+        budget=20,
+        allocations=[Allocation(skill=s, n=10, difficulty=0, reason="") for s in ("aiw", "sum")],
+    )
+    ctx = SimpleNamespace(config=SimpleNamespace(teacher=teacher))
+    assert replay_fractions({"guards": []}, ctx, plan) == {"aiw": 0.1, "sum": 0.1}  # type: ignore[arg-type]
+    assert replay_fractions({"guards": [repaired]}, ctx, plan) == {"aiw": 0.25, "sum": 0.1}  # type: ignore[arg-type]
+    assert replay_fractions({"guards": [rolled]}, ctx, plan) == {"aiw": 0.25, "sum": 0.25}  # type: ignore[arg-type]

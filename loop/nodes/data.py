@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from teachloop.agents.engine import derived_seed
+from teachloop.agents.planner import Plan
 from teachloop.agents.scorer import ScoredSample, rescored, score_candidates
 from teachloop.agents.selector import select, sft_rows
 from teachloop.environments.base import Task
@@ -19,7 +20,7 @@ from teachloop.loop.nodes.common import (
     selected_before,
     trained_questions,
 )
-from teachloop.loop.nodes.guard import rolled_back
+from teachloop.loop.nodes.guard import guard_decision
 from teachloop.loop.state import LoopState, SampleCounts
 from teachloop.training.generation import TokenUsage
 from teachloop.training.rollouts import (
@@ -88,13 +89,25 @@ def _pass_rates(ctx: LoopContext, state: LoopState, round_: int, tasks: list[Tas
     return list(rates)
 
 
+def replay_fractions(state: LoopState, ctx: LoopContext, plan: Plan) -> dict[str, float]:
+    """Each skill's share of replayed data: ``teacher.replay_fraction``, raised to the guard's share
+    for every skill after a rolled-back round (rehearse what the kept model learnt) and for the
+    dropped skills after a repaired one."""
+    teacher = ctx.config.teacher
+    fractions = {a.skill: teacher.replay_fraction for a in plan.allocations}
+    decision = guard_decision(state, plan.round - 1)
+    if decision is not None and decision.action in ("rolled_back", "repaired"):
+        repair = fractions if decision.action == "rolled_back" else decision.dropped
+        for skill in repair:
+            fractions[skill] = max(fractions.get(skill, 0.0), teacher.guard.replay_fraction)
+    return fractions
+
+
 def select_node(state: LoopState, ctx: LoopContext) -> dict[str, Any]:
     plan = current_plan(state)
     scored = ctx.store.read_models(ctx.store.round(plan.round).scored, ScoredSample)
     replay_pool = [s.task for s in selected_before(ctx, plan.round) if s.origin == "new"]
-    replay = ctx.config.teacher.replay_fraction
-    if rolled_back(state, plan.round - 1):  # repair: rehearse what the kept model learnt
-        replay = max(replay, ctx.config.teacher.guard.replay_fraction)
+    replay = replay_fractions(state, ctx, plan)
     inputs = {"scored": len(scored), "replay_pool": len(replay_pool)}
     with ctx.tracer.span("agent", "selector", inputs=inputs) as sp:
         scoring = ctx.config.teacher.scoring

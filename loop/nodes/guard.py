@@ -4,14 +4,15 @@ The check reuses the dev results the evaluate node just wrote for the new model,
 model call. A rolled-back round keeps its files (what was trained and measured stays on disk for
 the report), but from then on the student is the model the round trained from: the state's
 ``student`` points back at it, the next diagnosis reads that model's dev results, the stop rules
-judge it, and the next round replays earlier data (``teacher.guard.replay_fraction``).
+judge it, and the next round replays earlier data (``teacher.guard.replay_fraction``). A repaired
+round is kept, and the next round replays the dropped skills' earlier data.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from teachloop.agents.guard import check_skills, decide, kept_round
+from teachloop.agents.guard import GuardDecision, check_skills, decide, kept_round
 from teachloop.evals.metrics import EvalSummary, ItemResult
 from teachloop.loop.context import LoopContext
 from teachloop.loop.nodes.evaluate import stop_reason
@@ -21,6 +22,11 @@ from teachloop.loop.state import LoopState
 def student_round(state: LoopState, round_: int) -> int:
     """The round whose model (and evaluation) is the student once round ``round_`` is decided."""
     return kept_round(state.get("guards", []), round_)
+
+
+def guard_decision(state: LoopState, round_: int) -> GuardDecision | None:
+    """What the guard decided about round ``round_`` (None before it ran, or with the guard off)."""
+    return next((d for d in state.get("guards", []) if d.round == round_), None)
 
 
 def rolled_back(state: LoopState, round_: int) -> bool:
