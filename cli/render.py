@@ -92,6 +92,10 @@ def skill_names(summary: dict[str, Any], split: str) -> list[str]:
     return sorted(skills)
 
 
+#: How a round's column is marked when the forgetting guard flagged it (agents/guard.py).
+_GUARD_LABELS = {"rolled_back": " (rolled back)", "repaired": " (repaired)"}
+
+
 def accuracy_table(summary: dict[str, Any], split: str) -> Table:
     """Per-skill accuracy of ``split`` by round, with counts, and the overall 95% interval."""
     rounds = [r for r in summary["rounds"] if split in r]
@@ -100,8 +104,8 @@ def accuracy_table(summary: dict[str, Any], split: str) -> Table:
     labels = [*skill_names(summary, split), _OVERALL]
     table.add_column("skill", no_wrap=True, min_width=max(len(label) for label in labels))
     for r in rounds:
-        undone = (r.get("guard") or {}).get("action") == "rolled_back"
-        table.add_column(f"round {r['round']}" + (" (rolled back)" if undone else ""), justify="right")
+        verdict = _GUARD_LABELS.get((r.get("guard") or {}).get("action", ""), "")
+        table.add_column(f"round {r['round']}{verdict}", justify="right")
     for skill in skill_names(summary, split):
         cells = []
         for r in rounds:
