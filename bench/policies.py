@@ -274,7 +274,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.fill_between(x, [100 * e["low"] for e in c], [100 * e["high"] for e in c], alpha=0.2)
     ax.set_xlabel("training examples used")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Default environment, mean over seeds (95% bootstrap interval)")
+    preset = result["preset"]
+    ax.set_title(
+        f"{preset['env']}, {len(preset['seeds'])} seeds: mean (95% bootstrap interval over test items)"
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
