@@ -166,8 +166,13 @@ def decide(
     )
 
 
+def decision_of(decisions: Sequence[GuardDecision], round_: int) -> GuardDecision | None:
+    """What the guard decided about round ``round_`` (None before it ran, or with the guard off)."""
+    return next((d for d in decisions if d.round == round_), None)
+
+
 def kept_round(decisions: Sequence[GuardDecision], round_: int) -> int:
     """The round whose model is the student once round ``round_`` is decided: ``round_`` itself
     unless the guard rolled it back (then the round it went back to)."""
-    decision = next((d for d in decisions if d.round == round_), None)
+    decision = decision_of(decisions, round_)
     return decision.baseline_round if decision is not None and not decision.accepted else round_

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from teachloop.agents.engine import derived_seed
+from teachloop.agents.guard import decision_of
 from teachloop.agents.planner import Plan
 from teachloop.agents.scorer import ScoredSample, rescored, score_candidates
 from teachloop.agents.selector import select, sft_rows
@@ -20,7 +21,6 @@ from teachloop.loop.nodes.common import (
     selected_before,
     trained_questions,
 )
-from teachloop.loop.nodes.guard import guard_decision
 from teachloop.loop.state import LoopState, SampleCounts
 from teachloop.training.generation import TokenUsage
 from teachloop.training.rollouts import (
@@ -95,10 +95,10 @@ def replay_fractions(state: LoopState, ctx: LoopContext, plan: Plan) -> dict[str
     dropped skills after a repaired one."""
     teacher = ctx.config.teacher
     fractions = {a.skill: teacher.replay_fraction for a in plan.allocations}
-    decision = guard_decision(state, plan.round - 1)
+    decision = decision_of(state.get("guards", []), plan.round - 1)
     if decision is not None and decision.action in ("rolled_back", "repaired"):
-        repair = fractions if decision.action == "rolled_back" else decision.dropped
-        for skill in repair:
+        repaired = list(fractions) if decision.action == "rolled_back" else decision.dropped
+        for skill in repaired:
             fractions[skill] = max(fractions.get(skill, 0.0), teacher.guard.replay_fraction)
     return fractions
 

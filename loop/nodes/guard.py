@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from teachloop.agents.guard import GuardDecision, check_skills, decide, kept_round
+from teachloop.agents.guard import check_skills, decide, kept_round
 from teachloop.evals.metrics import EvalSummary, ItemResult
 from teachloop.loop.context import LoopContext
 from teachloop.loop.nodes.evaluate import stop_reason
@@ -22,11 +22,6 @@ from teachloop.loop.state import LoopState
 def student_round(state: LoopState, round_: int) -> int:
     """The round whose model (and evaluation) is the student once round ``round_`` is decided."""
     return kept_round(state.get("guards", []), round_)
-
-
-def guard_decision(state: LoopState, round_: int) -> GuardDecision | None:
-    """What the guard decided about round ``round_`` (None before it ran, or with the guard off)."""
-    return next((d for d in state.get("guards", []) if d.round == round_), None)
 
 
 def rolled_back(state: LoopState, round_: int) -> bool:
