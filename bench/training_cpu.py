@@ -1,30 +1,34 @@
-"""CPU benchmark of the batching and precision choices the loop makes, with the real student.
+"""CPU benchmark of the loop's training and evaluation paths, old and new side by side, with the real student.
 
-    python bench/training_cpu.py [--eval-items 120] [--sft-rows 96] [--out bench-training-cpu.json]
-    python bench/training_cpu.py --paths-only [--path-rows 480] [--path-steps 6]
+    python bench/training_cpu.py [--path-rows 480] [--path-steps 8] [--loop 0 1 2] [--out F.json]
+    python bench/training_cpu.py --choices [--eval-items 120] [--sft-rows 96] [--sft-bf16]
 
-1. Evaluation: the default dev split (reasoning-basics, 24 items per skill) answered with the
-   loop's batched generation (``eval.batch_size`` prompts per ``generate`` call, sorted by
-   length) against one ``generate`` call per item; both greedy, same outputs expected.
-2. SFT: TRL's SFTTrainer over the same rows (the loop's prompt/completion rows for tasks of every
-   default skill) with length-grouped batches (what the loop uses) against plain random batches.
-3. Precision: batched evaluation in float32 against bf16, the choice ``auto`` (``eval.dtype``,
-   ``train.bf16``) makes from whether the CPU computes bf16 natively; with ``--sft-bf16`` grouped
-   SFT too (on a CPU that emulates bf16 one SFT step took minutes: leave it off there).
-4. SFT paths on a round's worth of rows (480, the default budget): today's padded, length-grouped
-   batches against padding-free ones (``train.padding_free``), each for the same first steps:
-   trained tokens per second, the padding share (over the whole epoch), and the useful tokens'
-   FLOP rate (6 x the non-embedding parameters per token) as a share of a 2048x2048 matmul's rate
-   in the training dtype, measured in the same run.
+Default: the paths before and after issue 22 (``OLD_PATH``: SDPA attention while training,
+the shared prompt prefix encoded with every batch; the new path is the default config), measured
+in one run:
+
+1. SFT on a round's worth of rows (480, the default budget), old, new, and new with whole-epoch
+   length-sorted batches (``train.batching=sorted``) or padding-free ones, each for the same first steps: trained and useful tokens per second, the padding share
+   (over the whole epoch), and the useful tokens' FLOP rate (6 x the non-embedding parameters per
+   token) as a share of a 2048x2048 matmul's rate in the training dtype, measured in the same run.
+2. Evaluation of the default dev and test splits (320 items) in the evaluation dtype, the shared
+   prefix encoded per batch (old) or once (new): items per second, accuracy, identical answers.
+3. With ``--loop SEEDS``: the README's default run (``teachloop run --seed S``) on the old path and
+   on the new one, seed by seed: seconds per node and test accuracy after the last round.
+
+``--choices`` runs the earlier comparisons instead (docs/training.md): batched evaluation against
+one ``generate`` call per item, grouped against random SFT batches, float32 against bf16.
 
 Other jobs may share the CPU, so the ratios are the figures to read, not the absolute speeds;
-each side runs once, in alternation, after a warm-up. Prints a Markdown table and writes JSON.
+the sides run in alternation, after a warm-up. Prints Markdown tables and writes JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +41,7 @@ from transformers import PrinterCallback
 from teachloop.environments.base import Task, TaskGenerator
 from teachloop.environments.registry import load_environment
 from teachloop.evals.config import EvalConfig
+from teachloop.training.common import load_for_training
 from teachloop.training.config import TrainConfig
 from teachloop.training.generation import TokenUsage, generate
 from teachloop.training.sft import sft_trainer
@@ -104,11 +109,11 @@ def _token_counts(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
 
 def bench_sft(student: Path, n_rows: int, batch_size: int, with_bf16: bool) -> dict[str, Any]:
     rows = sft_rows(n_rows)
-    settings = TrainConfig(batch_size=batch_size, epochs=1.0, bf16=False)
+    settings = _old_train(TrainConfig(batch_size=batch_size, epochs=1.0, bf16=False))
     train_rows(student, rows[:batch_size], settings)  # warm-up
     result: dict[str, Any] = {"rows": len(rows), "batch_size": batch_size}
     result["grouped"] = train_rows(student, rows, settings)
-    result["plain"] = train_rows(student, rows, settings, grouped=False)
+    result["plain"] = train_rows(student, rows, settings.model_copy(update={"batching": "random"}))
     result["speedup"] = result["grouped"]["rows_per_s"] / result["plain"]["rows_per_s"]
     if with_bf16:
         bf16 = settings.model_copy(update={"bf16": True})
@@ -131,16 +136,12 @@ def train_rows(
     student: Path,
     rows: list[dict[str, Any]],
     settings: TrainConfig,
-    grouped: bool = True,
     steps: int | None = None,
 ) -> dict[str, float]:
     """SFT on ``rows`` as the loop batches them under ``settings``: one epoch, or its first ``steps``."""
-    model, tokenizer = load_student(student)
-    model.train()
+    model, tokenizer = load_for_training(student, settings)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = sft_trainer(
-            model, tokenizer, Dataset.from_list(rows), settings, Path(tmp), seed=0, group_by_length=grouped
-        )
+        trainer = sft_trainer(model, tokenizer, Dataset.from_list(rows), settings, Path(tmp), seed=0)
         trainer.remove_callback(PrinterCallback)
         counts = [_token_counts(batch) for batch in trainer.get_train_dataloader()]
         if steps is not None:
@@ -162,29 +163,42 @@ def train_rows(
     }
 
 
+#: The settings of the path before issue 22 (SDPA attention while training, every batch encoding
+#: the shared prompt prefix); the new path is the default config.
+OLD_PATH = {"train.attention": "sdpa", "eval.prefix_cache": "false"}
+
+
+def _old_train(settings: TrainConfig) -> TrainConfig:
+    return settings.model_copy(update={"attention": "sdpa", "batching": "grouped"})
+
+
 def bench_paths(student: Path, n_rows: int, steps: int) -> dict[str, Any]:
-    """Padded (length-grouped) against padding-free SFT, in alternation, in the loop's training dtype."""
+    """The old SFT path against the new one (and padding-free batches), in alternation, in the loop's
+    training dtype, with the machine's matmul roofline measured in the same run."""
     rows = sft_rows(n_rows)
     dtype = weights_dtype("auto", "cpu")
-    bf16 = dtype == "bfloat16"
-    padded = TrainConfig(bf16=bf16)
-    free = padded.model_copy(update={"padding_free": True})
-    train_rows(student, rows, padded, steps=1)  # warm-up
+    new = TrainConfig(bf16=dtype == "bfloat16")
+    paths = {
+        "old": _old_train(new),
+        "new": new,
+        "padding_free": new.model_copy(update={"padding_free": True}),
+    }
+    train_rows(student, rows, new, steps=1)  # warm-up
     result: dict[str, Any] = {"rows": n_rows, "steps": steps, "dtype": dtype}
     result["matmul_gflops"] = matmul_gflops(getattr(torch, dtype))
-    result["padded"] = train_rows(student, rows, padded, steps=steps)
-    result["padding_free"] = train_rows(student, rows, free, steps=steps)
-    for name in ("padded", "padding_free"):
+    for name, settings in paths.items():
+        result[name] = train_rows(student, rows, settings, steps=steps)
         result[name]["roofline_share"] = result[name]["useful_gflops"] / result["matmul_gflops"]
-    result["speedup"] = result["padded"]["seconds"] / result["padding_free"]["seconds"]
+    result["speedup"] = result["new"]["useful_tokens_per_s"] / result["old"]["useful_tokens_per_s"]
     return result
 
 
 def print_paths(p: dict[str, Any]) -> None:
     print(
-        f"| SFT path ({p['rows']} rows, first {p['steps']} steps, {p['dtype']}) | padded, grouped | padding-free |"
+        f"| SFT ({p['rows']} rows, first {p['steps']} steps, {p['dtype']}) | old: sdpa, grouped | "
+        "new: eager, grouped | eager, sorted | eager, padding-free |"
     )
-    print("|---|---|---|")
+    print("|---|---|---|---|---|")
     for key, label, fmt in (
         ("seconds", "seconds", "{:.1f}"),
         ("padding_share", "padding share of the round's trained tokens", "{:.1%}"),
@@ -193,39 +207,162 @@ def print_paths(p: dict[str, Any]) -> None:
         ("useful_gflops", "useful GFLOP/s", "{:.1f}"),
         ("roofline_share", f"share of the {p['matmul_gflops']:.0f} GFLOP/s matmul roofline", "{:.0%}"),
     ):
-        print(f"| {label} | {fmt.format(p['padded'][key])} | {fmt.format(p['padding_free'][key])} |")
-    print(f"padding-free speed-up: {p['speedup']:.2f}x")
+        cells = " | ".join(fmt.format(p[name][key]) for name in ("old", "new", "sorted", "padding_free"))
+        print(f"| {label} | {cells} |")
+    print(f"new/old useful tokens/s: {p['speedup']:.2f}x")
+
+
+def bench_eval_paths(student: Path, tasks: list[Task], settings: EvalConfig, repeats: int) -> dict[str, Any]:
+    """Batched evaluation encoding the shared prompt prefix with every batch (old) or once (new)."""
+    env = load_environment("reasoning-basics")
+    prompts = [env.prompt(t) for t in tasks]
+    dtype = weights_dtype(settings.dtype, "cpu")
+    model, tokenizer = load_student(student, device="cpu", dtype=dtype)
+    generate(model, tokenizer, prompts[:4], settings.max_new_tokens, batch_size=4)  # warm-up
+    result: dict[str, Any] = {"items": len(tasks), "dtype": dtype, "student": str(student)}
+    answers: dict[str, list[list[str]]] = {}
+    seconds: dict[str, list[float]] = {"old": [], "new": []}
+    for _ in range(repeats):
+        for name, cached in (("old", False), ("new", True)):
+            start = time.perf_counter()
+            answers[name] = generate(
+                model, tokenizer, prompts, settings.max_new_tokens, settings.batch_size, prefix_cache=cached
+            )
+            seconds[name].append(time.perf_counter() - start)
+    for name in ("old", "new"):
+        scores = [env.score(t, a[0]).reward for t, a in zip(tasks, answers[name], strict=True)]
+        best = min(seconds[name])
+        result[name] = {
+            "seconds": best,
+            "items_per_s": len(tasks) / best,
+            "accuracy": sum(scores) / len(tasks),
+        }
+    result["speedup"] = result["old"]["seconds"] / result["new"]["seconds"]
+    result["same_answers"] = sum(a == b for a, b in zip(answers["old"], answers["new"], strict=True))
+    return result
+
+
+def print_eval_paths(e: dict[str, Any]) -> None:
+    print(
+        f"| evaluation ({e['items']} dev+test items, {e['dtype']}) | old: prefix per batch | new: prefix cached |"
+    )
+    print("|---|---|---|")
+    for key, label, fmt in (
+        ("seconds", "seconds (best of the repeats)", "{:.1f}"),
+        ("items_per_s", "items/s", "{:.1f}"),
+        ("accuracy", "accuracy", "{:.1%}"),
+    ):
+        print(f"| {label} | {fmt.format(e['old'][key])} | {fmt.format(e['new'][key])} |")
+    print(f"new/old: {e['speedup']:.2f}x; the same answer for {e['same_answers']}/{e['items']} items")
+
+
+def run_loop(seed: int, out: Path, old: bool) -> dict[str, Any]:
+    """The README's default run (``teachloop run --seed S``) on the old or the new path."""
+    run_dir = out / f"{'old' if old else 'new'}-seed{seed}"
+    overrides = [a for k, v in OLD_PATH.items() for a in ("--set", f"{k}={v}")] if old else []
+    command = [sys.executable, "-m", "teachloop", "run", "--seed", str(seed), "--run-dir", str(run_dir)]
+    start = time.perf_counter()
+    subprocess.run([*command, *overrides], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    summary = json.loads((run_dir / "summary.json").read_text())
+    nodes: dict[str, float] = {}
+    for r in summary["rounds"]:
+        for node, sec in r["seconds"].items():
+            nodes[node] = nodes.get(node, 0.0) + sec
+    return {
+        "seed": seed,
+        "wall_seconds": wall,
+        "node_seconds": summary["total_seconds"],
+        "per_node": nodes,
+        "test": [r["test"] for r in summary["rounds"]],
+    }
+
+
+def bench_loop(seeds: list[int], out: Path) -> list[dict[str, Any]]:
+    """Old and new default runs, in alternation, seed by seed."""
+    return [{"old": run_loop(s, out, old=True), "new": run_loop(s, out, old=False)} for s in seeds]
+
+
+def print_loop(pairs: list[dict[str, Any]]) -> None:
+    nodes = sorted({n for p in pairs for side in ("old", "new") for n in p[side]["per_node"]})
+    shown = [
+        n for n in nodes if any(p[side]["per_node"].get(n, 0) >= 1 for p in pairs for side in ("old", "new"))
+    ]
+    print(
+        "| seed | path | "
+        + " | ".join(shown)
+        + " | all nodes (s) | wall (s) | test accuracy after the last round |"
+    )
+    print("|---" * (len(shown) + 5) + "|")
+    for p in pairs:
+        for side in ("old", "new"):
+            r = p[side]
+            last = r["test"][-1]
+            cells = " | ".join(f"{r['per_node'].get(n, 0.0):.0f}" for n in shown)
+            print(
+                f"| {r['seed']} | {side} | {cells} | {r['node_seconds']:.0f} | {r['wall_seconds']:.0f} | "
+                f"{last['accuracy']:.1%} [{last['ci95'][0]:.1%}, {last['ci95'][1]:.1%}] |"
+            )
+        print(
+            f"| {p['old']['seed']} | new/old | | | | {p['old']['node_seconds'] / p['new']['node_seconds']:.2f}x faster |"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--eval-items", type=int, default=None, help="dev items (default: the whole split)")
-    parser.add_argument("--sft-rows", type=int, default=96)
-    parser.add_argument("--sft-batch-size", type=int, default=16)
-    parser.add_argument("--sft-bf16", action="store_true", help="also time grouped SFT in bf16")
     parser.add_argument(
         "--path-rows", type=int, default=480, help="rows for the SFT paths (a round's budget)"
     )
-    parser.add_argument("--path-steps", type=int, default=6, help="SFT steps timed per path")
-    parser.add_argument("--paths-only", action="store_true", help="only the padded/padding-free comparison")
+    parser.add_argument("--path-steps", type=int, default=8, help="SFT steps timed per path")
+    parser.add_argument(
+        "--eval-student", type=Path, default=None, help="model directory (default: the student)"
+    )
+    parser.add_argument("--eval-repeats", type=int, default=2)
+    parser.add_argument(
+        "--loop", type=int, nargs="*", metavar="SEED", help="also the default loop, old and new"
+    )
+    parser.add_argument("--loop-out", type=Path, default=Path("runs/bench-speed"))
+    parser.add_argument(
+        "--choices", action="store_true", help="the earlier batching and precision comparisons"
+    )
+    parser.add_argument("--eval-items", type=int, default=None, help="--choices: dev items (default: all)")
+    parser.add_argument("--sft-rows", type=int, default=96, help="--choices: SFT rows")
+    parser.add_argument("--sft-batch-size", type=int, default=16)
+    parser.add_argument("--sft-bf16", action="store_true", help="--choices: also time grouped SFT in bf16")
     parser.add_argument("--out", type=Path, default=Path("bench-training-cpu.json"))
     args = parser.parse_args()
     torch.manual_seed(0)
     student = resolve_student(DEFAULT_STUDENT)
-    paths = bench_paths(student, args.path_rows, args.path_steps)
-    print_paths(paths)
-    if args.paths_only:
-        args.out.write_text(json.dumps({"threads": torch.get_num_threads(), "sft_paths": paths}, indent=2))
-        return
+    report: dict[str, Any] = {"threads": torch.get_num_threads()}
+    if args.choices:
+        report["choices"] = run_choices(student, args)
+    else:
+        report["sft_paths"] = bench_paths(student, args.path_rows, args.path_steps)
+        print_paths(report["sft_paths"])
+        settings = EvalConfig()
+        env = load_environment("reasoning-basics")
+        items = env.tasks("dev", settings.dev_per_skill, seed=0) + env.tasks(
+            "test", settings.test_per_skill, seed=0
+        )
+        report["eval_paths"] = bench_eval_paths(
+            args.eval_student or student, items, settings, args.eval_repeats
+        )
+        print_eval_paths(report["eval_paths"])
+    if args.loop:
+        report["loop"] = bench_loop(args.loop, args.loop_out)
+        print_loop(report["loop"])
+    args.out.write_text(json.dumps(report, indent=2))
+
+
+def run_choices(student: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Batched against one-at-a-time evaluation, grouped against random SFT batches, float32 against bf16."""
     eval_settings = EvalConfig()
     dev = load_environment("reasoning-basics").tasks("dev", eval_settings.dev_per_skill, seed=0)
     evaluation = bench_eval(student, dev[: args.eval_items], eval_settings)
     print(f"eval: {json.dumps(evaluation)}", flush=True)  # partial result, should SFT be cut short
     sft = bench_sft(student, args.sft_rows, args.sft_batch_size, args.sft_bf16)
-    report = {"threads": torch.get_num_threads(), "eval": evaluation, "sft": sft, "sft_paths": paths}
-    args.out.write_text(json.dumps(report, indent=2))
     e, s = evaluation, sft
     print("| measure (float32) | batched / grouped | one at a time / plain | ratio |")
     print("|---|---|---|---|")
@@ -253,9 +390,8 @@ def main() -> None:
             f"{s['bf16_speedup']:.2f}x |"
         )
     print(f"auto precision on this CPU: {e['auto_dtype']}")
-    print(
-        f"eval answers identical in {e['same_answers']}/{e['items']} items; {report['threads']} torch threads"
-    )
+    print(f"eval answers identical in {e['same_answers']}/{e['items']} items")
+    return {"eval": evaluation, "sft": sft}
 
 
 if __name__ == "__main__":

@@ -22,6 +22,11 @@ class EvalConfig(Settings):
     backend: Literal["hf", "vllm"] = Field(
         "hf", description="hf: batched transformers generate; vllm: a vLLM engine (needs vllm and a CUDA GPU)"
     )
+    prefix_cache: bool = Field(
+        True,
+        description="encode the prompts' shared prefix (chat markup, system prompt) once and start every "
+        "batch from its KV cache (dynamic cache only); off: each batch encodes it again",
+    )
     kv_cache: Literal["dynamic", "static"] = Field(
         "dynamic",
         description="static: a fixed-shape KV cache, which transformers compiles on CUDA (prompts padded to "

@@ -62,6 +62,7 @@ def answer_and_score(
         "max_new_tokens": settings.max_new_tokens,
         "batch_size": settings.batch_size,
         "kv_cache": settings.kv_cache,
+        "prefix_cache": settings.prefix_cache,
     }
     with tracer.span("tool", "student.generate", inputs=inputs) as sp:
         usage = TokenUsage()
@@ -73,6 +74,7 @@ def answer_and_score(
             batch_size=settings.batch_size,
             usage=usage,
             kv_cache=settings.kv_cache,
+            prefix_cache=settings.prefix_cache,
         )
         sp.add_tokens(usage.prompt_tokens, usage.completion_tokens)
         sp.outputs = {"completions": len(completions), "first": completions[0][0] if completions else None}

@@ -14,19 +14,36 @@ from statistics import fmean
 from typing import Any
 
 from peft import LoraConfig
-from transformers import PreTrainedTokenizerBase, PrinterCallback, Trainer
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, PrinterCallback, Trainer
 
 from teachloop.foundation.files import atomic_write_json
 from teachloop.tracing.tracking import report_to
 from teachloop.training.config import TrainConfig
 from teachloop.training.progress import ProgressCallback
-from teachloop.training.student import bf16_is_native, compute_device
+from teachloop.training.student import bf16_is_native, compute_device, load_student
 
 #: Log keys that are bookkeeping, not training signal; left out of a stage's metrics.
 _NOT_METRICS = frozenset({"epoch", "step", "learning_rate", "grad_norm"})
 #: The trainer's log of every optimizer step (loss, grad_norm, learning_rate, ...), saved in the
 #: model directory it led to, so the two always come from the same training run.
 STEPS_FILE = "train_steps.json"
+
+
+def attention_kernel(settings: TrainConfig) -> str:
+    """The attention implementation a stage trains with (``train.attention``; ``auto`` by device)."""
+    if settings.attention != "auto":
+        return settings.attention
+    return "eager" if compute_device() == "cpu" else "sdpa"
+
+
+def load_for_training(
+    student_dir: Path, settings: TrainConfig
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The student in ``student_dir`` in training mode, with the stage's attention kernel."""
+    model, tokenizer = load_student(student_dir)
+    model.set_attn_implementation(attention_kernel(settings))
+    model.train()
+    return model, tokenizer
 
 
 def common_args(

@@ -14,9 +14,8 @@ from pathlib import Path
 from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
-from teachloop.training.common import common_args, fit_and_save, lora_config
+from teachloop.training.common import common_args, fit_and_save, load_for_training, lora_config
 from teachloop.training.config import TrainConfig
-from teachloop.training.student import load_student
 
 
 def dpo_config(settings: TrainConfig, output_dir: Path, seed: int) -> DPOConfig:
@@ -33,8 +32,7 @@ def fit_dpo(
     student_dir: Path, dataset: Dataset, out_dir: Path, settings: TrainConfig, seed: int
 ) -> dict[str, float]:
     """Train on conversational prompt/chosen/rejected rows, writing the new student into ``out_dir``."""
-    model, tokenizer = load_student(student_dir)
-    model.train()
+    model, tokenizer = load_for_training(student_dir, settings)
     trainer = DPOTrainer(
         model=model,
         args=dpo_config(settings, out_dir / "trainer", seed),

@@ -17,10 +17,9 @@ from datasets import Dataset
 from trl import GRPOConfig, GRPOTrainer
 
 from teachloop.environments.base import Environment
-from teachloop.training.common import common_args, fit_and_save, lora_config
+from teachloop.training.common import common_args, fit_and_save, load_for_training, lora_config
 from teachloop.training.config import TrainConfig
 from teachloop.training.rewards import format_reward, verifier_reward
-from teachloop.training.student import load_student
 
 
 def grpo_config(settings: TrainConfig, output_dir: Path, seed: int) -> GRPOConfig:
@@ -51,8 +50,7 @@ def fit_grpo(
     env: Environment,
 ) -> dict[str, float]:
     """Train on conversational prompts with a ``task`` column (JSON), writing into ``out_dir``."""
-    model, tokenizer = load_student(student_dir)
-    model.train()
+    model, tokenizer = load_for_training(student_dir, settings)
     rewards: list[Any] = [verifier_reward(env)]
     if settings.grpo.format_weight > 0:
         rewards.append(format_reward(env))

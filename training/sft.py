@@ -1,7 +1,8 @@
 """Supervised fine-tuning of the student on a round's selected data, with TRL's SFTTrainer.
 
-Data is conversational prompt/completion, so TRL computes the loss on the answer only. Rows are
-grouped by length (padding dominates the cost of short samples on a CPU). LoRA saves an adapter
+Data is conversational prompt/completion, so TRL computes the loss on the answer only. Batches hold
+rows of similar length (``train.batching``; training/batching.py for ``sorted``): padding
+dominates the cost of short samples on a CPU. LoRA saves an adapter
 whose base is the previous round's student; a full fine-tune saves the whole model.
 """
 
@@ -9,17 +10,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import torch
 from datasets import Dataset
+from torch.utils.data import Sampler
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
 from teachloop.foundation.files import atomic_dir
-from teachloop.training.common import common_args, fit_and_save, lora_config
+from teachloop.training.batching import LengthSortedSampler
+from teachloop.training.common import common_args, fit_and_save, load_for_training, lora_config
 from teachloop.training.config import TrainConfig
-from teachloop.training.student import load_student
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,21 @@ class AnswerOnlySFTTrainer(SFTTrainer):
     every position, in fp32. A student's prompt is about ten times longer than its answer, so on a
     CPU that projection was half of each step. Selecting the positions with ``logits_to_keep`` gives
     the same loss at half the cost on any device.
+
+    With ``sorted`` batching its batches come from ``LengthSortedSampler`` instead of transformers'
+    samplers.
     """
+
+    def __init__(self, *args: Any, batching: str = "grouped", **kwargs: Any) -> None:
+        self.batching = batching
+        super().__init__(*args, **kwargs)
+
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler[int] | None:
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if self.batching != "sorted" or dataset is None:
+            return super()._get_train_sampler(train_dataset)
+        lengths = [len(ids) for ids in dataset["input_ids"]]
+        return LengthSortedSampler(lengths, self.args.train_batch_size, self.args.data_seed or self.args.seed)
 
     def compute_loss(
         self,
@@ -65,12 +82,13 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         return loss
 
 
-def sft_config(settings: TrainConfig, output_dir: Path, seed: int, group_by_length: bool = True) -> SFTConfig:
-    """``group_by_length`` batches rows of similar length (less padding); off gives plain random batches."""
+def sft_config(settings: TrainConfig, output_dir: Path, seed: int) -> SFTConfig:
+    """``grouped`` batching is transformers' ``group_by_length``; ``sorted`` and ``random`` sample at
+    random here (the trainer replaces the sampler for ``sorted``)."""
     return SFTConfig(
         **common_args(settings, output_dir, seed, settings.learning_rate, settings.epochs),
         max_length=settings.max_length,
-        train_sampling_strategy="group_by_length" if group_by_length else "random",
+        train_sampling_strategy="group_by_length" if settings.batching == "grouped" else "random",
     )
 
 
@@ -81,7 +99,6 @@ def sft_trainer(
     settings: TrainConfig,
     output_dir: Path,
     seed: int,
-    group_by_length: bool = True,
 ) -> AnswerOnlySFTTrainer:
     """The round's SFT trainer; with ``settings.padding_free`` its batches are flattened, unpadded rows.
 
@@ -96,7 +113,8 @@ def sft_trainer(
     )
     return AnswerOnlySFTTrainer(
         model=model,
-        args=sft_config(settings, output_dir, seed, group_by_length),
+        args=sft_config(settings, output_dir, seed),
+        batching=settings.batching,
         data_collator=collator,
         train_dataset=dataset,
         processing_class=tokenizer,
@@ -108,8 +126,7 @@ def fit_sft(
     student_dir: Path, dataset: Dataset, out_dir: Path, settings: TrainConfig, seed: int
 ) -> dict[str, float]:
     """Train on ``dataset`` (prompt/completion rows), writing the new student into ``out_dir``."""
-    model, tokenizer = load_student(student_dir)
-    model.train()
+    model, tokenizer = load_for_training(student_dir, settings)
     trainer = sft_trainer(model, tokenizer, dataset, settings, out_dir / "trainer", seed)
     return fit_and_save(trainer, tokenizer, out_dir)
 
