@@ -5,7 +5,9 @@ so a batch of random rows pads every row to its longest. transformers' ``group_b
 only within random windows of a few batches and puts the longest batch first, which left 15% of
 a default round's trained tokens as padding; sorting the whole epoch leaves 3%
 (``bench/training_cpu.py``, docs/training.md). The order of the batches is then shuffled with the
-run's seed, so training does not walk from the shortest rows to the longest.
+run's seed, so training does not walk from the shortest rows to the longest. It is not the
+default (``train.batching=grouped`` is): rows of one length are nearly one skill, and in the
+default loop these batches cost two of three seeds 14–27 points of test accuracy.
 """
 
 from __future__ import annotations

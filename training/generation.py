@@ -136,7 +136,9 @@ def generate(
     prefix = shared_prefix(encoded) if prefix_cache and kv_cache == "dynamic" else 0
     prefix = prefix if prefix >= MIN_PREFIX else 0
     prefix_kv = (
-        model(torch.tensor([encoded[0][:prefix]], device=device), use_cache=True).cache if prefix else None
+        model(torch.tensor([encoded[0][:prefix]], device=device), use_cache=True, logits_to_keep=1).cache
+        if prefix
+        else None
     )
     if texts:
         longest = max(lengths) + max_new_tokens + (STATIC_PAD if kv_cache == "static" else 0)
